@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "stats.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+
+/* Summing word by word needs the struct to be nothing but counters. */
+_Static_assert(sizeof(struct st_worker_stats) % sizeof(uint64_t) == 0,
+	       "st_worker_stats must hold only uint64_t counters");
+
+static const char *const side_names[ST_SIDE_COUNT] = { "client", "server" };
+static const char *const drop_names[ST_DROP_CAUSES] = {
+	"ring_full", "no_mbuf", "link_down"
+};
+
+/* Sum every counter of every worker. Workers may be running: each word is
+ * read once, atomically, so totals are consistent per counter. */
+static void
+sum_workers(struct st_worker_stats *total,
+	    const struct st_worker_stats *workers, unsigned int nb_workers)
+{
+	const size_t words = sizeof(*total) / sizeof(uint64_t);
+	uint64_t *t = (uint64_t *)total;
+	unsigned int w;
+	size_t i;
+
+	memset(total, 0, sizeof(*total));
+	for (w = 0; w < nb_workers; w++) {
+		const uint64_t *c = (const uint64_t *)&workers[w];
+
+		for (i = 0; i < words; i++)
+			t[i] += __atomic_load_n(&c[i], __ATOMIC_RELAXED);
+	}
+}
+
+static uint64_t
+mirror_dropped(const struct st_mirror_stats *m)
+{
+	uint64_t n = 0;
+	int c;
+
+	for (c = 0; c < ST_DROP_CAUSES; c++)
+		n += m->dropped[c];
+	return n;
+}
+
+/* The five headline totals: the same names at the top level and per
+ * worker, so a reader can check that the workers add up. */
+static void
+write_totals(FILE *out, const struct st_worker_stats *s,
+	     unsigned int nb_mirrors, const char *indent)
+{
+	uint64_t rx = 0, fwd = 0, drop = 0, mir = 0, mdrop = 0, mflows = 0;
+	unsigned int i;
+
+	for (i = 0; i < ST_SIDE_COUNT; i++) {
+		rx += s->side[i].rx_packets;
+		fwd += s->side[i].forwarded_packets;
+		drop += s->side[i].dropped_packets;
+	}
+	for (i = 0; i < nb_mirrors; i++) {
+		mir += s->mirror[i].packets;
+		mdrop += mirror_dropped(&s->mirror[i]);
+		mflows += s->mirror[i].flows;
+	}
+	fprintf(out,
+		"%s\"rx_packets\": %" PRIu64 ",\n"
+		"%s\"forwarded_packets\": %" PRIu64 ",\n"
+		"%s\"dropped_packets\": %" PRIu64 ",\n"
+		"%s\"mirrored_packets\": %" PRIu64 ",\n"
+		"%s\"mirror_dropped_packets\": %" PRIu64 ",\n"
+		"%s\"mirrored_flows\": %" PRIu64 ",\n"
+		"%s\"malformed_packets\": %" PRIu64 ",\n"
+		"%s\"flows_created\": %" PRIu64 ",\n"
+		"%s\"flows_expired\": %" PRIu64 ",\n"
+		"%s\"flow_table_full\": %" PRIu64,
+		indent, rx, indent, fwd, indent, drop, indent, mir, indent,
+		mdrop, indent, mflows, indent, s->malformed_packets, indent,
+		s->flows_created, indent, s->flows_expired, indent,
+		s->flow_table_full);
+}
+
+static void
+write_side(FILE *out, const struct st_config *cfg, enum st_side side,
+	   const struct st_side_stats *s)
+{
+	const struct st_port_ref *ref = side == ST_SIDE_CLIENT ? &cfg->client :
+								 &cfg->server;
+	char name[RTE_ETH_NAME_MAX_LEN] = "";
+
+	rte_eth_dev_get_name_by_port(ref->port_id, name);
+	fprintf(out,
+		"    \"%s\": {\"port_id\": %u, \"device\": \"%s\", "
+		"\"rx_packets\": %" PRIu64 ", \"rx_bytes\": %" PRIu64 ", "
+		"\"forwarded_packets\": %" PRIu64 ", "
+		"\"forwarded_bytes\": %" PRIu64 ", "
+		"\"dropped_packets\": %" PRIu64 ", "
+		"\"dropped_bytes\": %" PRIu64 "}",
+		side_names[side], ref->port_id, name, s->rx_packets,
+		s->rx_bytes, s->forwarded_packets, s->forwarded_bytes,
+		s->dropped_packets, s->dropped_bytes);
+}
+
+static void
+write_mirror(FILE *out, const struct st_mirror_conf *conf,
+	     const struct st_mirror_stats *s)
+{
+	int c;
+
+	fprintf(out,
+		"    \"%s\": {\"port_id\": %u, \"percent\": %g, "
+		"\"mirrored_packets\": %" PRIu64 ", "
+		"\"mirrored_bytes\": %" PRIu64 ", "
+		"\"mirrored_flows\": %" PRIu64 ", "
+		"\"mirror_dropped_packets\": %" PRIu64 ", "
+		"\"mirror_dropped_bytes\": %" PRIu64 ", "
+		"\"dropped_by_cause\": {",
+		conf->name, conf->port.port_id, conf->percent, s->packets,
+		s->bytes, s->flows, mirror_dropped(s), s->dropped_bytes);
+	for (c = 0; c < ST_DROP_CAUSES; c++)
+		fprintf(out, "%s\"%s\": %" PRIu64, c ? ", " : "",
+			drop_names[c], s->dropped[c]);
+	fprintf(out, "}}");
+}
+
+int
+st_stats_write_json(FILE *out, const struct st_config *cfg,
+		    const struct st_worker_stats *workers,
+		    const unsigned int *lcores, unsigned int nb_workers)
+{
+	struct st_worker_stats total, one;
+	unsigned int i;
+
+	sum_workers(&total, workers, nb_workers);
+	fprintf(out, "{\n");
+	write_totals(out, &total, cfg->nb_mirrors, "  ");
+	fprintf(out, ",\n  \"ports\": {\n");
+	for (i = 0; i < ST_SIDE_COUNT; i++) {
+		write_side(out, cfg, i, &total.side[i]);
+		fprintf(out, "%s\n", i + 1 < ST_SIDE_COUNT ? "," : "");
+	}
+	fprintf(out, "  },\n  \"mirrors\": {\n");
+	for (i = 0; i < cfg->nb_mirrors; i++) {
+		write_mirror(out, &cfg->mirrors[i], &total.mirror[i]);
+		fprintf(out, "%s\n", i + 1 < cfg->nb_mirrors ? "," : "");
+	}
+	fprintf(out, "  },\n  \"workers\": [\n");
+	for (i = 0; i < nb_workers; i++) {
+		sum_workers(&one, &workers[i], 1);
+		fprintf(out, "    {\n      \"lcore\": %u,\n", lcores[i]);
+		write_totals(out, &one, cfg->nb_mirrors, "      ");
+		fprintf(out, "\n    }%s\n", i + 1 < nb_workers ? "," : "");
+	}
+	fprintf(out, "  ]\n}\n");
+	return ferror(out) ? -EIO : 0;
+}
+
+void
+st_stats_print_summary(FILE *out, const struct st_config *cfg,
+		       const struct st_worker_stats *workers,
+		       unsigned int nb_workers)
+{
+	struct st_worker_stats total;
+	unsigned int i;
+
+	sum_workers(&total, workers, nb_workers);
+	for (i = 0; i < ST_SIDE_COUNT; i++)
+		fprintf(out,
+			"%-8s rx %" PRIu64 "  forwarded %" PRIu64
+			"  dropped %" PRIu64 "\n", side_names[i],
+			total.side[i].rx_packets,
+			total.side[i].forwarded_packets,
+			total.side[i].dropped_packets);
+	for (i = 0; i < cfg->nb_mirrors; i++)
+		fprintf(out,
+			"mirror %-8s %g%%  mirrored %" PRIu64
+			" packets in %" PRIu64 " flows  dropped %" PRIu64 "\n",
+			cfg->mirrors[i].name, cfg->mirrors[i].percent,
+			total.mirror[i].packets, total.mirror[i].flows,
+			mirror_dropped(&total.mirror[i]));
+}

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_STATS_H
+#define ST_STATS_H
+
+/*
+ * Counters. Each worker owns one struct st_worker_stats and increments it
+ * with plain stores; the control thread sums them. No atomics on the hot
+ * path, and one cache-aligned block per worker so workers never share a
+ * line.
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include <rte_common.h>
+
+#include "config.h"
+
+/* The side a packet came in on; it leaves on the other one. */
+enum st_side {
+	ST_SIDE_CLIENT = 0,
+	ST_SIDE_SERVER = 1,
+	ST_SIDE_COUNT
+};
+
+/* Why a copy for a mirror was given up. */
+enum st_drop_cause {
+	ST_DROP_RING_FULL,	/* the shadow TX queue did not take it */
+	ST_DROP_NO_MBUF,	/* no clone buffer left */
+	ST_DROP_LINK_DOWN,	/* the shadow port's link is down */
+	ST_DROP_CAUSES
+};
+
+struct st_side_stats {
+	uint64_t rx_packets;
+	uint64_t rx_bytes;
+	uint64_t forwarded_packets;
+	uint64_t forwarded_bytes;
+	uint64_t dropped_packets;	/* the peer port did not take them */
+	uint64_t dropped_bytes;
+};
+
+struct st_mirror_stats {
+	uint64_t packets;
+	uint64_t bytes;
+	uint64_t flows;		/* flows that sent at least one copy */
+	uint64_t dropped[ST_DROP_CAUSES];
+	uint64_t dropped_bytes;
+};
+
+struct st_worker_stats {
+	struct st_side_stats side[ST_SIDE_COUNT];
+	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
+	uint64_t malformed_packets;	/* IP headers that failed validation */
+	uint64_t flows_created;
+	uint64_t flows_expired;
+	uint64_t flow_table_full;	/* packets whose flow found no slot */
+} __rte_cache_aligned;
+
+/**
+ * Write the counters of @p nb_workers workers as one JSON document.
+ *
+ * @param out      where to write
+ * @param cfg      names of ports and mirrors
+ * @param workers  per-worker counters, read while workers may still run
+ * @param lcores   the lcore id of each worker
+ * @return 0, or -EIO when writing failed
+ */
+int st_stats_write_json(FILE *out, const struct st_config *cfg,
+			const struct st_worker_stats *workers,
+			const unsigned int *lcores, unsigned int nb_workers);
+
+/** Print a short human-readable summary of the totals. */
+void st_stats_print_summary(FILE *out, const struct st_config *cfg,
+			    const struct st_worker_stats *workers,
+			    unsigned int nb_workers);
+
+#endif

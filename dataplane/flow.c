@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "flow.h"
+
+#include <math.h>
+#include <string.h>
+
+uint64_t
+st_sample_threshold(double percent)
+{
+	if (!(percent > 0))	/* also catches NaN */
+		return 0;
+	if (percent >= 100)
+		return ST_SAMPLE_ALL;
+	return (uint64_t)llround(percent / 100.0 * (double)ST_SAMPLE_ALL);
+}
+
+uint32_t
+st_sample_salt(const char *name)
+{
+	/* Mixed so that names differing in one character give unrelated
+	 * salts. */
+	return st_flow_mix(rte_hash_crc(name, strlen(name), 0x5348414d));
+}
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_tcp.h>
+
+/* A flow that said goodbye (RST, or FIN both ways) lingers this long, so
+ * the last ACKs and retransmissions still find it. */
+#define CLOSING_TIMEOUT_S 2
+
+struct st_flow_table {
+	struct rte_hash *hash;
+	uint64_t idle_tsc;
+	uint64_t closing_tsc;
+	uint32_t iter;		/* where the expiry scan resumes */
+	struct st_flow flows[];	/* indexed by rte_hash key position */
+};
+
+struct st_flow_table *
+st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
+		     int socket)
+{
+	struct rte_hash_parameters params = {
+		.name = name,
+		.entries = size,
+		.key_len = sizeof(struct st_flow_key),
+		.hash_func = rte_hash_crc,
+		.socket_id = socket,
+	};
+	struct st_flow_table *t;
+
+	t = rte_zmalloc_socket(name, sizeof(*t) + sizeof(t->flows[0]) * size,
+			       RTE_CACHE_LINE_SIZE, socket);
+	if (t == NULL) {
+		rte_errno = ENOMEM;
+		return NULL;
+	}
+	t->hash = rte_hash_create(&params);
+	if (t->hash == NULL) {
+		rte_free(t);
+		return NULL;
+	}
+	t->idle_tsc = (uint64_t)idle_timeout_s * rte_get_tsc_hz();
+	t->closing_tsc = RTE_MIN(t->idle_tsc,
+				 (uint64_t)CLOSING_TIMEOUT_S * rte_get_tsc_hz());
+	return t;
+}
+
+void
+st_flow_table_free(struct st_flow_table *t)
+{
+	if (t == NULL)
+		return;
+	rte_hash_free(t->hash);
+	rte_free(t);
+}
+
+static inline void
+flow_update(struct st_flow *f, const struct st_pkt_info *info,
+	    uint64_t now_tsc)
+{
+	f->last_seen_tsc = now_tsc;
+	if (likely(!(info->tcp_flags & (RTE_TCP_FIN_FLAG | RTE_TCP_RST_FLAG))))
+		return;
+	if (info->tcp_flags & RTE_TCP_RST_FLAG)
+		f->closing = 1;
+	else
+		f->fin_seen |= (info->flags & ST_PKT_SWAPPED) ? 2 : 1;
+	if (f->fin_seen == 3)
+		f->closing = 1;
+}
+
+void
+st_flow_table_lookup_burst(struct st_flow_table *t,
+			   const struct st_flow_key *keys,
+			   uint32_t *hashes,
+			   const struct st_pkt_info *infos, unsigned int n,
+			   uint64_t now_tsc, struct st_flow **flows,
+			   uint64_t *created, uint64_t *full)
+{
+	const void *key_ptrs[ST_FLOW_BURST_MAX];
+	int32_t pos[ST_FLOW_BURST_MAX];
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		key_ptrs[i] = &keys[i];
+	rte_hash_lookup_with_hash_bulk(t->hash, key_ptrs, hashes, n, pos);
+
+	for (i = 0; i < n; i++) {
+		struct st_flow *f;
+
+		if (unlikely(pos[i] < 0)) {
+			/* Added one at a time: a later packet of this burst
+			 * may belong to the same new flow, and adding an
+			 * existing key returns its position. */
+			pos[i] = rte_hash_add_key_with_hash(t->hash, &keys[i],
+							    hashes[i]);
+			if (unlikely(pos[i] < 0)) {
+				(*full)++;
+				flows[i] = NULL;
+				continue;
+			}
+		}
+		f = &t->flows[pos[i]];
+		/* Slots are zeroed when freed, so a zero time is a new flow
+		 * (one created earlier in this burst already has a time). */
+		if (f->last_seen_tsc == 0)
+			(*created)++;
+		flow_update(f, &infos[i], now_tsc);
+		flows[i] = f;
+	}
+}
+
+unsigned int
+st_flow_table_expire(struct st_flow_table *t, uint64_t now_tsc,
+		     unsigned int budget)
+{
+	unsigned int removed = 0;
+	const void *key;
+	void *data;
+	int32_t pos;
+
+	while (budget-- > 0) {
+		pos = rte_hash_iterate(t->hash, &key, &data, &t->iter);
+		if (pos < 0) {
+			t->iter = 0;	/* wrapped: start the next round */
+			break;
+		}
+		struct st_flow *f = &t->flows[pos];
+		uint64_t timeout = f->closing ? t->closing_tsc : t->idle_tsc;
+
+		if (now_tsc - f->last_seen_tsc <= timeout)
+			continue;
+		if (rte_hash_del_key(t->hash, key) >= 0) {
+			memset(f, 0, sizeof(*f));
+			removed++;
+		}
+	}
+	return removed;
+}
+
+uint32_t
+st_flow_table_count(const struct st_flow_table *t)
+{
+	return (uint32_t)rte_hash_count(t->hash);
+}

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_FLOW_H
+#define ST_FLOW_H
+
+/*
+ * Flow hashing and deterministic per-flow sampling (docs/flows.md).
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_hash_crc.h>
+
+#include "parse.h"
+
+/** Most samples a policy holds (a bit each in a 32-bit mask). */
+#define ST_SAMPLE_MAX 8
+
+/** A sampling threshold that selects every flow (percent = 100). */
+#define ST_SAMPLE_ALL (UINT64_C(1) << 32)
+
+/**
+ * Symmetric 32-bit hash of a canonical flow key (CRC32-C, so it costs a few
+ * instructions with SSE4.2 or the ARMv8 CRC extension). Thread-safe.
+ */
+static inline uint32_t
+st_flow_hash(const struct st_flow_key *key)
+{
+	return rte_hash_crc(key, sizeof(*key), 0);
+}
+
+/* Finaliser of MurmurHash3: spreads the CRC's bits so that every salt gives
+ * an independent, uniform sample. */
+static inline uint32_t
+st_flow_mix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	h ^= h >> 16;
+	return h;
+}
+
+/**
+ * Whether a flow falls into a sample.
+ *
+ * @param flow_hash  st_flow_hash() of the flow's key
+ * @param salt       per-mirror salt from st_sample_salt()
+ * @param threshold  from st_sample_threshold()
+ */
+static inline bool
+st_sample(uint32_t flow_hash, uint32_t salt, uint64_t threshold)
+{
+	return st_flow_mix(flow_hash ^ salt) < threshold;
+}
+
+/**
+ * Convert a percentage (0..100, fractions allowed) to a threshold for
+ * st_sample(). Values outside the range are clamped.
+ */
+uint64_t st_sample_threshold(double percent);
+
+/**
+ * Salt of a named sample (a mirror or a route): a stable function of the
+ * name, so that the same config selects the same flows on every run.
+ */
+uint32_t st_sample_salt(const char *name);
+
+/* Per-mirror sampling: mirror i takes the flows under threshold[i]. */
+struct st_sample_policy {
+	unsigned int count;
+	uint64_t threshold[ST_SAMPLE_MAX];
+	uint32_t salt[ST_SAMPLE_MAX];
+};
+
+/** Bit i set: mirror i takes the flow with hash @p flow_hash. */
+static inline uint32_t
+st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
+{
+	uint32_t mask = 0;
+	unsigned int i;
+
+	for (i = 0; i < policy->count; i++)
+		if (st_sample(flow_hash, policy->salt[i],
+			      __atomic_load_n(&policy->threshold[i],
+					      __ATOMIC_RELAXED)))
+			mask |= 1u << i;
+	return mask;
+}
+
+/* What a worker remembers about one flow. */
+struct st_flow {
+	uint64_t last_seen_tsc;
+	uint8_t mirrored;	/* mirror sessions that got a copy (bit mask) */
+	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
+	uint8_t closing;	/* RST or FIN both ways: expire soon */
+};
+
+struct st_flow_table;
+
+/**
+ * Create a flow table for one worker (single-threaded: no locks).
+ *
+ * @param name            unique name (rte_hash needs one)
+ * @param size            maximum number of flows
+ * @param idle_timeout_s  a flow idle this long is forgotten
+ * @param socket          NUMA socket for the memory
+ * @return the table, or NULL (rte_errno set)
+ */
+struct st_flow_table *st_flow_table_create(const char *name, uint32_t size,
+					   uint32_t idle_timeout_s,
+					   int socket);
+
+/** Free a table (NULL is fine). */
+void st_flow_table_free(struct st_flow_table *t);
+
+/**
+ * Find the flows of a burst of packets, creating those not yet known, and
+ * update their state with each packet (last seen, FIN/RST).
+ *
+ * @param keys      canonical keys
+ * @param hashes    st_flow_hash() of each key (not modified; rte_hash's
+ *                  bulk lookup just does not take a const array)
+ * @param infos     parse results (TCP flags, direction)
+ * @param n         burst size, at most ST_FLOW_BURST_MAX
+ * @param now_tsc   current TSC
+ * @param flows     out: each packet's flow, or NULL when the table is full
+ * @param created   counter of flows created
+ * @param full      counter of packets that found no room
+ */
+#define ST_FLOW_BURST_MAX 64
+void st_flow_table_lookup_burst(struct st_flow_table *t,
+				const struct st_flow_key *keys,
+				uint32_t *hashes,
+				const struct st_pkt_info *infos, unsigned int n,
+				uint64_t now_tsc, struct st_flow **flows,
+				uint64_t *created, uint64_t *full);
+
+/**
+ * Forget flows idle past their timeout, examining at most @p budget
+ * entries from where the previous call stopped.
+ *
+ * @return the number of flows removed
+ */
+unsigned int st_flow_table_expire(struct st_flow_table *t, uint64_t now_tsc,
+				  unsigned int budget);
+
+/** Number of flows in the table. */
+uint32_t st_flow_table_count(const struct st_flow_table *t);
+
+#endif

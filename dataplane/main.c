@@ -1,0 +1,415 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * shadowtap: an inline appliance between a client-side and a server-side
+ * port. Every original is forwarded untouched; a deterministic, per-flow
+ * sample is copied, zero-copy, to shadow ports.
+ *
+ *   shadowtap [EAL options] -- --config FILE [--idle-exit MS]
+ *             [--stats-file FILE]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+
+#include "config.h"
+#include "txbuf.h"
+#include "mirror.h"
+#include "port.h"
+#include "stats.h"
+#include "worker.h"
+
+#define MEMPOOL_CACHE 256
+#define CONTROL_PERIOD_US 10000
+#define LINK_POLL_PERIOD_MS 100
+
+struct options {
+	const char *config_path;
+	const char *stats_path;
+	uint64_t idle_exit_ms;	/* 0: run until a signal */
+};
+
+struct app {
+	struct st_config cfg;
+	unsigned int nb_workers;
+	unsigned int lcores[RTE_MAX_LCORE];
+	struct st_worker *workers[RTE_MAX_LCORE];
+	struct st_worker_stats *stats;	/* one per worker, contiguous */
+	struct rte_mempool *data_pool[RTE_MAX_NUMA_NODES];
+	struct rte_mempool *clone_pool[RTE_MAX_NUMA_NODES];
+	struct st_mirror_set *mirrors;
+	struct st_sample_policy sampling;
+};
+
+static volatile sig_atomic_t signalled;
+
+static void
+on_signal(int sig)
+{
+	signalled = sig;
+}
+
+static void
+usage(const char *prog)
+{
+	fprintf(stderr,
+		"usage: %s [EAL options] -- --config FILE [--idle-exit MS] "
+		"[--stats-file FILE]\n"
+		"  --config FILE      YAML configuration (see README)\n"
+		"  --idle-exit MS     stop once every RX queue has been empty "
+		"for MS ms\n"
+		"  --stats-file FILE  write the final counters there as JSON\n",
+		prog);
+}
+
+static int
+parse_options(int argc, char **argv, struct options *opt)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "idle-exit", required_argument, NULL, 'i' },
+		{ "stats-file", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	memset(opt, 0, sizeof(*opt));
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			opt->config_path = optarg;
+			break;
+		case 'i':
+			errno = 0;
+			opt->idle_exit_ms = strtoull(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || optarg[0] == '-' ||
+			    opt->idle_exit_ms == 0) {
+				fprintf(stderr, "--idle-exit: '%s' is not a "
+					"positive number of ms\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's':
+			opt->stats_path = optarg;
+			break;
+		case 'h':
+			usage(argv[0]);
+			exit(EXIT_SUCCESS);
+		default:
+			usage(argv[0]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
+		usage(argv[0]);
+		return -EINVAL;
+	}
+	if (opt->config_path == NULL) {
+		usage(argv[0]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Mempools per NUMA socket in use. Data mbufs cover every RX and TX
+ * descriptor, the TX buffers, per-lcore caches, and every clone that can
+ * be in flight: each clone pins one data mbuf, so bounding the clones
+ * bounds what copies can hold, and RX never runs dry because of a shadow.
+ */
+static void
+create_pools(struct app *app, unsigned int nb_ports)
+{
+	const unsigned int nb_mirrors = app->cfg.nb_mirrors;
+	const unsigned int w = app->nb_workers;
+	unsigned int clones = w * nb_mirrors * (ST_TX_DESC + ST_BURST) +
+			      (w + 1) * MEMPOOL_CACHE;
+	unsigned int data = nb_ports * w * (ST_RX_DESC + ST_TX_DESC) +
+			    w * ST_BURST * ST_SIDE_COUNT +
+			    (w + 1) * MEMPOOL_CACHE + clones;
+	char name[RTE_MEMPOOL_NAMESIZE];
+	unsigned int i;
+	int socket;
+
+	for (i = 0; i < w; i++) {
+		socket = (int)rte_lcore_to_socket_id(app->lcores[i]);
+		if (app->data_pool[socket] != NULL)
+			continue;
+		snprintf(name, sizeof(name), "st_data_%d", socket);
+		app->data_pool[socket] = rte_pktmbuf_pool_create(
+			name, data, MEMPOOL_CACHE, 0,
+			RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+		/* Clones carry no data of their own. */
+		snprintf(name, sizeof(name), "st_clone_%d", socket);
+		app->clone_pool[socket] = rte_pktmbuf_pool_create(
+			name, clones, MEMPOOL_CACHE, 0, 0, socket);
+		if (app->data_pool[socket] == NULL ||
+		    app->clone_pool[socket] == NULL)
+			rte_exit(EXIT_FAILURE,
+				 "cannot create mempools of %u + %u mbufs on "
+				 "socket %d: %s (give EAL more memory, -m)\n",
+				 data, clones, socket, rte_strerror(rte_errno));
+	}
+}
+
+/* The pool for RX on a port: its own socket's, else any that exists. */
+static struct rte_mempool *
+pool_near(struct app *app, uint16_t port_id)
+{
+	int socket = st_port_socket(port_id), s;
+
+	if (app->data_pool[socket] != NULL)
+		return app->data_pool[socket];
+	for (s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		if (app->data_pool[s] != NULL) {
+			RTE_LOG(WARNING, USER1, "port %u is on socket %d but "
+				"no worker is: its packets cross sockets\n",
+				port_id, socket);
+			return app->data_pool[s];
+		}
+	return NULL;
+}
+
+static void
+setup_ports(struct app *app, uint16_t nb_rxq[ST_SIDE_COUNT])
+{
+	const struct st_config *cfg = &app->cfg;
+	const uint16_t wire[ST_SIDE_COUNT] = { cfg->client.port_id,
+					       cfg->server.port_id };
+	const char *const role[ST_SIDE_COUNT] = { "client", "server" };
+	char err[256];
+	unsigned int i;
+	int side;
+
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		nb_rxq[side] = st_port_rx_queues(wire[side], app->nb_workers);
+		if (st_port_configure(wire[side], role[side], nb_rxq[side],
+				      app->nb_workers,
+				      pool_near(app, wire[side]), true, err,
+				      sizeof(err)) != 0)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
+	for (i = 0; i < cfg->nb_mirrors; i++)
+		if (st_port_configure(cfg->mirrors[i].port.port_id,
+				      cfg->mirrors[i].name, 0, app->nb_workers,
+				      NULL, false, err, sizeof(err)) != 0)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+}
+
+static void
+start_port(uint16_t port_id)
+{
+	int ret = rte_eth_dev_start(port_id);
+
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "cannot start port %u: %s\n", port_id,
+			 strerror(-ret));
+}
+
+/*
+ * Worker i polls RX queue i of each wire port that has one, so with
+ * symmetric RSS both directions of a flow meet on the same worker.
+ */
+static void
+create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
+{
+	struct st_worker_params p;
+	char err[256];
+	unsigned int i;
+	int side;
+
+	app->stats = rte_zmalloc("st_stats",
+				 sizeof(*app->stats) * app->nb_workers,
+				 RTE_CACHE_LINE_SIZE);
+	if (app->stats == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for counters\n");
+	for (i = 0; i < app->nb_workers; i++) {
+		int socket = (int)rte_lcore_to_socket_id(app->lcores[i]);
+
+		memset(&p, 0, sizeof(p));
+		p.lcore_id = app->lcores[i];
+		p.tx_queue = (uint16_t)i;
+		p.port[ST_SIDE_CLIENT] = app->cfg.client.port_id;
+		p.port[ST_SIDE_SERVER] = app->cfg.server.port_id;
+		for (side = 0; side < ST_SIDE_COUNT; side++) {
+			p.polls[side] = i < nb_rxq[side];
+			p.rx_queue[side] = (uint16_t)i;
+		}
+		p.mirrors = app->mirrors;
+		p.sampling = &app->sampling;
+		p.clone_pool = app->clone_pool[socket];
+		p.stats = &app->stats[i];
+		p.flow_table = &app->cfg.flow_table;
+		app->workers[i] = st_worker_create(&p, err, sizeof(err));
+		if (app->workers[i] == NULL)
+			rte_exit(EXIT_FAILURE, "%s\n", err);
+	}
+}
+
+static void
+poll_links(struct app *app)
+{
+	struct rte_eth_link link;
+	unsigned int i;
+
+	for (i = 0; i < st_mirror_set_count(app->mirrors); i++) {
+		if (rte_eth_link_get_nowait(st_mirror_set_port(app->mirrors, i),
+					    &link) != 0)
+			continue;
+		st_mirror_set_link(app->mirrors, i,
+				   link.link_status == RTE_ETH_LINK_UP);
+	}
+}
+
+static bool
+all_idle(const struct app *app, uint64_t now_tsc, uint64_t idle_tsc)
+{
+	unsigned int i;
+
+	for (i = 0; i < app->nb_workers; i++)
+		if (now_tsc - st_worker_last_rx_tsc(app->workers[i]) < idle_tsc)
+			return false;
+	return true;
+}
+
+/* The main lcore watches: signals, idleness, shadow links. */
+static void
+control_loop(struct app *app, const struct options *opt)
+{
+	const uint64_t hz = rte_get_tsc_hz();
+	const uint64_t idle_tsc = opt->idle_exit_ms * hz / 1000;
+	uint64_t next_link_tsc = 0;
+
+	while (!signalled) {
+		uint64_t now_tsc = rte_rdtsc();
+
+		if (now_tsc >= next_link_tsc) {
+			poll_links(app);
+			next_link_tsc = now_tsc + LINK_POLL_PERIOD_MS * hz / 1000;
+		}
+		if (opt->idle_exit_ms != 0 && all_idle(app, now_tsc, idle_tsc))
+			break;
+		usleep(CONTROL_PERIOD_US);
+	}
+}
+
+static int
+write_stats_file(const struct app *app, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int ret;
+
+	if (f == NULL) {
+		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	ret = st_stats_write_json(f, &app->cfg, app->stats, app->lcores,
+				  app->nb_workers);
+	if (fclose(f) != 0 && ret == 0)
+		ret = -EIO;
+	if (ret != 0)
+		fprintf(stderr, "cannot write %s: %s\n", path, strerror(-ret));
+	return ret;
+}
+
+static void
+stop_port(uint16_t port_id)
+{
+	rte_eth_dev_stop(port_id);
+	rte_eth_dev_close(port_id);
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct app app;
+	struct options opt;
+	uint16_t nb_rxq[ST_SIDE_COUNT];
+	unsigned int lcore, i;
+	char err[512];
+	int ret;
+
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0)
+		rte_exit(EXIT_FAILURE, "EAL initialisation failed: %s\n",
+			 rte_strerror(rte_errno));
+	argc -= ret;
+	argv += ret;
+	if (parse_options(argc, argv, &opt) != 0)
+		rte_exit(EXIT_FAILURE, "bad arguments\n");
+
+	if (st_config_load(opt.config_path, &app.cfg, err, sizeof(err)) != 0 ||
+	    st_config_resolve(&app.cfg, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		app.lcores[app.nb_workers++] = lcore;
+	if (app.nb_workers == 0)
+		rte_exit(EXIT_FAILURE, "no worker lcore: the main lcore only "
+			 "controls; give at least two lcores (-l 0,1)\n");
+
+	create_pools(&app, 2 + app.cfg.nb_mirrors);
+	setup_ports(&app, nb_rxq);
+	app.mirrors = st_mirror_set_create(&app.cfg);
+	if (app.mirrors == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
+	app.sampling.count = app.cfg.nb_mirrors;
+	for (i = 0; i < app.cfg.nb_mirrors; i++) {
+		app.sampling.threshold[i] =
+			st_sample_threshold(app.cfg.mirrors[i].percent);
+		app.sampling.salt[i] = st_sample_salt(app.cfg.mirrors[i].name);
+	}
+	create_workers(&app, nb_rxq);
+
+	start_port(app.cfg.client.port_id);
+	start_port(app.cfg.server.port_id);
+	for (i = 0; i < app.cfg.nb_mirrors; i++)
+		start_port(app.cfg.mirrors[i].port.port_id);
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	printf("shadowtap: forwarding between ports %u and %u with %u "
+	       "worker(s), %u mirror(s)\n", app.cfg.client.port_id,
+	       app.cfg.server.port_id, app.nb_workers, app.cfg.nb_mirrors);
+	fflush(stdout);
+	for (i = 0; i < app.nb_workers; i++)
+		rte_eal_remote_launch(st_worker_main, app.workers[i],
+				      app.lcores[i]);
+
+	control_loop(&app, &opt);
+
+	for (i = 0; i < app.nb_workers; i++)
+		st_worker_stop(app.workers[i]);
+	rte_eal_mp_wait_lcore();
+
+	ret = 0;
+	st_stats_print_summary(stdout, &app.cfg, app.stats, app.nb_workers);
+	if (opt.stats_path != NULL &&
+	    write_stats_file(&app, opt.stats_path) != 0)
+		ret = EXIT_FAILURE;
+
+	stop_port(app.cfg.client.port_id);
+	stop_port(app.cfg.server.port_id);
+	for (i = 0; i < app.cfg.nb_mirrors; i++)
+		stop_port(app.cfg.mirrors[i].port.port_id);
+	for (i = 0; i < app.nb_workers; i++)
+		st_worker_free(app.workers[i]);
+	st_mirror_set_free(app.mirrors);
+	rte_free(app.stats);
+	rte_eal_cleanup();
+	return ret;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "parse.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+
+#define ETH_HDR_LEN 14
+#define VLAN_TAG_LEN 4
+#define MAX_VLAN_TAGS 2
+#define PPPOE_HDR_LEN 8	/* PPPoE session header + PPP protocol field */
+#define IPV4_MIN_HDR_LEN 20
+#define IPV6_HDR_LEN 40
+#define IPV6_MAX_EXT_HDRS 8
+#define L4_PORTS_LEN 4
+#define TCP_MIN_HDR_LEN 20
+#define UDP_HDR_LEN 8
+
+#define ETHER_TYPE_IPV4 0x0800
+#define ETHER_TYPE_IPV6 0x86dd
+#define ETHER_TYPE_VLAN 0x8100
+#define ETHER_TYPE_QINQ 0x88a8
+#define ETHER_TYPE_QINQ_OLD 0x9100
+#define ETHER_TYPE_PPPOE_SESSION 0x8864
+#define PPP_PROTO_IPV4 0x0021
+#define PPP_PROTO_IPV6 0x0057
+
+static inline uint16_t
+rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/*
+ * Store two endpoints in canonical order. Returns whether they were
+ * swapped, i.e. whether the sender is the "hi" endpoint.
+ */
+static int
+key_set(struct st_flow_key *key, const uint8_t *a, uint16_t port_a,
+	const uint8_t *b, uint16_t port_b, unsigned int addr_len)
+{
+	int cmp = memcmp(a, b, addr_len);
+	int swap = cmp > 0 || (cmp == 0 && port_a > port_b);
+
+	if (swap) {
+		const uint8_t *t = a;
+		uint16_t tp = port_a;
+
+		a = b;
+		b = t;
+		port_a = port_b;
+		port_b = tp;
+	}
+	memcpy(key->addr_lo, a, addr_len);
+	memcpy(key->addr_hi, b, addr_len);
+	key->port_lo = port_a;
+	key->port_hi = port_b;
+	return swap;
+}
+
+static void
+key_l2(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+       struct st_flow_key *key)
+{
+	static const uint8_t zero_macs[12];
+	const uint8_t *macs = len >= ETH_HDR_LEN ? frame : zero_macs;
+
+	key->kind = ST_FLOW_L2;
+	/* MACs: destination at 0, source at 6; the source is the sender. */
+	if (key_set(key, macs + 6, 0, macs, 0, 6))
+		info->flags |= ST_PKT_SWAPPED;
+}
+
+/* Address-pair key: used for fragments and for IP protocols without ports. */
+static void
+key_ip(const uint8_t *src, const uint8_t *dst, unsigned int addr_len,
+       struct st_pkt_info *info, struct st_flow_key *key)
+{
+	key->kind = ST_FLOW_IP;
+	if (key_set(key, src, 0, dst, 0, addr_len))
+		info->flags |= ST_PKT_SWAPPED;
+}
+
+/*
+ * The L4 part shared by IPv4 and IPv6: TCP/UDP with its ports present
+ * becomes a 5-tuple flow, anything else an address pair.
+ */
+static void
+parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
+	 uint8_t proto, const uint8_t *src, const uint8_t *dst,
+	 unsigned int addr_len, struct st_pkt_info *info,
+	 struct st_flow_key *key)
+{
+	const uint8_t *l4 = frame + l4_off;
+	uint32_t hdr_len;
+
+	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
+	    l4_off + L4_PORTS_LEN > ip_end) {
+		key_ip(src, dst, addr_len, info, key);
+		return;
+	}
+	key->kind = ST_FLOW_L4;
+	key->proto = proto;
+	if (key_set(key, src, rd16(l4), dst, rd16(l4 + 2), addr_len))
+		info->flags |= ST_PKT_SWAPPED;
+	info->l4_off = (uint16_t)l4_off;
+	info->l4_proto = proto;
+
+	if (proto == IPPROTO_TCP) {
+		if (l4_off + TCP_MIN_HDR_LEN > ip_end)
+			return;
+		info->tcp_flags = l4[13];
+		hdr_len = (uint32_t)(l4[12] >> 4) * 4;
+		if (hdr_len < TCP_MIN_HDR_LEN)
+			return;
+	} else {
+		hdr_len = UDP_HDR_LEN;
+	}
+	if (l4_off + hdr_len > ip_end)
+		return;
+	info->payload_off = (uint16_t)(l4_off + hdr_len);
+	info->payload_len = (uint16_t)(ip_end - l4_off - hdr_len);
+}
+
+/* Returns 0 when the IPv4 header is valid (and the key is set). */
+static int
+parse_ipv4(const uint8_t *frame, uint32_t len, uint32_t off,
+	   struct st_pkt_info *info, struct st_flow_key *key)
+{
+	const uint8_t *ip = frame + off;
+	uint32_t hdr_len, total_len, ip_end;
+
+	if (off + IPV4_MIN_HDR_LEN > len || (ip[0] >> 4) != 4)
+		return -1;
+	hdr_len = (uint32_t)(ip[0] & 0x0f) * 4;
+	total_len = rd16(ip + 2);
+	if (hdr_len < IPV4_MIN_HDR_LEN || off + hdr_len > len ||
+	    total_len < hdr_len)
+		return -1;
+	ip_end = RTE_MIN(len, off + total_len);
+	info->l3_off = (uint16_t)off;
+
+	/* MF flag or a non-zero offset: only the first fragment has ports. */
+	if (rd16(ip + 6) & 0x3fff) {
+		info->flags |= ST_PKT_FRAGMENT;
+		key_ip(ip + 12, ip + 16, 4, info, key);
+		return 0;
+	}
+	parse_l4(frame, off + hdr_len, ip_end, ip[9], ip + 12, ip + 16, 4,
+		 info, key);
+	return 0;
+}
+
+/* Returns 0 when the IPv6 header is valid (and the key is set). */
+static int
+parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
+	   struct st_pkt_info *info, struct st_flow_key *key)
+{
+	const uint8_t *ip = frame + off;
+	const uint8_t *src = ip + 8, *dst = ip + 24;
+	uint32_t ip_end, next_off = off + IPV6_HDR_LEN;
+	uint8_t next;
+	int i;
+
+	if (off + IPV6_HDR_LEN > len || (ip[0] >> 4) != 6)
+		return -1;
+	ip_end = RTE_MIN(len, next_off + rd16(ip + 4));
+	info->l3_off = (uint16_t)off;
+	next = ip[6];
+
+	for (i = 0; i < IPV6_MAX_EXT_HDRS; i++) {
+		const uint8_t *ext = frame + next_off;
+		uint32_t ext_len;
+
+		if (next != IPPROTO_HOPOPTS && next != IPPROTO_ROUTING &&
+		    next != IPPROTO_DSTOPTS && next != IPPROTO_AH &&
+		    next != IPPROTO_FRAGMENT)
+			break;
+		if (next_off + 8 > ip_end) {
+			key_ip(src, dst, 16, info, key);
+			return 0;
+		}
+		if (next == IPPROTO_FRAGMENT) {
+			/* Offset (13 bits) or M flag: not a whole datagram. */
+			if (rd16(ext + 2) & 0xfff9) {
+				info->flags |= ST_PKT_FRAGMENT;
+				key_ip(src, dst, 16, info, key);
+				return 0;
+			}
+			ext_len = 8;
+		} else if (next == IPPROTO_AH) {
+			ext_len = ((uint32_t)ext[1] + 2) * 4;
+		} else {
+			ext_len = ((uint32_t)ext[1] + 1) * 8;
+		}
+		next = ext[0];
+		next_off += ext_len;
+	}
+	if (next_off > ip_end) {
+		key_ip(src, dst, 16, info, key);
+		return 0;
+	}
+	parse_l4(frame, next_off, ip_end, next, src, dst, 16, info, key);
+	return 0;
+}
+
+void
+st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	 struct st_flow_key *key)
+{
+	uint32_t off = ETH_HDR_LEN;
+	uint16_t type;
+	int tags, ret = -1;
+
+	memset(info, 0, sizeof(*info));
+	memset(key, 0, sizeof(*key));
+	if (unlikely(len < ETH_HDR_LEN)) {
+		key_l2(frame, len, info, key);
+		return;
+	}
+	type = rd16(frame + 12);
+	for (tags = 0; (type == ETHER_TYPE_VLAN || type == ETHER_TYPE_QINQ ||
+			type == ETHER_TYPE_QINQ_OLD) && tags < MAX_VLAN_TAGS &&
+	     off + VLAN_TAG_LEN <= len; tags++) {
+		type = rd16(frame + off + 2);
+		off += VLAN_TAG_LEN;
+	}
+	if (type == ETHER_TYPE_PPPOE_SESSION && off + PPPOE_HDR_LEN <= len) {
+		uint16_t ppp = rd16(frame + off + 6);
+
+		off += PPPOE_HDR_LEN;
+		type = ppp == PPP_PROTO_IPV4 ? ETHER_TYPE_IPV4 :
+		       ppp == PPP_PROTO_IPV6 ? ETHER_TYPE_IPV6 : 0;
+	}
+
+	if (likely(type == ETHER_TYPE_IPV4))
+		ret = parse_ipv4(frame, len, off, info, key);
+	else if (type == ETHER_TYPE_IPV6)
+		ret = parse_ipv6(frame, len, off, info, key);
+	else
+		goto l2;
+	if (likely(ret == 0))
+		return;
+
+	info->flags |= ST_PKT_MALFORMED;
+l2:
+	key_l2(frame, len, info, key);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_PARSE_H
+#define ST_PARSE_H
+
+/*
+ * L2-L4 parsing of one frame into what the rest of the dataplane needs:
+ * the canonical flow key (docs/flows.md) and where the L4 payload is.
+ * Pure functions over a byte buffer: no mbuf, no allocation, no state.
+ */
+
+#include <stdint.h>
+
+/* Flow kinds, from the most to the least specific. */
+enum st_flow_kind {
+	ST_FLOW_L2 = 1,	/* MAC pair: non-IP, malformed IP, runts */
+	ST_FLOW_IP = 2,	/* address pair: fragments, ICMP, other protocols */
+	ST_FLOW_L4 = 3,	/* TCP/UDP 5-tuple */
+};
+
+/*
+ * Canonical flow key: endpoint "lo" sorts before endpoint "hi", so both
+ * directions of a connection give the same key. Padding is always zero so
+ * the key can be hashed and compared as bytes.
+ */
+struct st_flow_key {
+	uint8_t addr_lo[16];
+	uint8_t addr_hi[16];
+	uint16_t port_lo;
+	uint16_t port_hi;
+	uint8_t kind;	/* enum st_flow_kind */
+	uint8_t proto;	/* IPPROTO_TCP or IPPROTO_UDP for ST_FLOW_L4, else 0 */
+	uint8_t pad[2];
+};
+
+/* Flags in struct st_pkt_info.flags. */
+#define ST_PKT_MALFORMED 0x01	/* an IP header that failed validation */
+#define ST_PKT_FRAGMENT 0x02	/* an IP fragment */
+#define ST_PKT_SWAPPED 0x04	/* the sender is the key's "hi" endpoint */
+
+/* Where the interesting parts of a parsed frame are. */
+struct st_pkt_info {
+	uint16_t l3_off;	/* IP header offset; 0 when there is none */
+	uint16_t l4_off;	/* TCP/UDP header offset; 0 when there is none */
+	uint16_t payload_off;	/* L4 payload offset; 0 when there is none */
+	uint16_t payload_len;	/* L4 payload bytes present in the frame */
+	uint8_t l4_proto;	/* IPPROTO_TCP / IPPROTO_UDP, else 0 */
+	uint8_t tcp_flags;	/* TCP flags byte; 0 for other packets */
+	uint8_t flags;		/* ST_PKT_* */
+};
+
+/**
+ * Parse a frame and build its canonical flow key.
+ *
+ * @param frame  first byte of the Ethernet frame
+ * @param len    bytes available at @p frame (may be less than the frame
+ *               when the rest is in further segments)
+ * @param info   filled with offsets and flags; never NULL
+ * @param key    filled with the canonical key; never NULL
+ *
+ * Never fails: whatever it cannot understand becomes an L2 or IP flow as
+ * docs/flows.md says. Thread-safe (no shared state).
+ */
+void st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	      struct st_flow_key *key);
+
+#endif

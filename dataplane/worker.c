@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "worker.h"
+
+#include <stdio.h>
+
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
+
+#include "flow.h"
+#include "parse.h"
+#include "txbuf.h"
+
+/* Packets whose headers are prefetched ahead of the one being parsed. */
+#define PREFETCH_OFFSET 4
+/* A partly filled TX buffer waits at most this long. */
+#define DRAIN_US 100
+/* Flow table entries examined for expiry at each drain. */
+#define EXPIRE_BUDGET 32
+/* tx_burst attempts for originals before one is counted as dropped. */
+#define FWD_TX_RETRIES 8
+
+_Static_assert(ST_BURST <= ST_FLOW_BURST_MAX, "burst exceeds flow lookup");
+_Static_assert(ST_MAX_MIRRORS <= 8 && ST_MAX_MIRRORS <= ST_SAMPLE_MAX,
+	       "st_flow.mirrored is an 8-bit mask of mirrors");
+
+struct st_worker {
+	uint64_t last_rx_tsc;	/* read by the control thread */
+	uint8_t stop;		/* written by the control thread */
+	uint8_t polls[ST_SIDE_COUNT];
+	uint16_t port[ST_SIDE_COUNT];
+	uint16_t rx_queue[ST_SIDE_COUNT];
+	struct st_worker_stats *stats;
+	const struct st_sample_policy *sampling;
+	struct st_flow_table *flows;
+	struct st_mirror_worker *mirror;
+	/* fwd[side]: originals that came in on @side, going out the other. */
+	struct st_txbuf fwd[ST_SIDE_COUNT];
+} __rte_cache_aligned;
+
+struct st_worker *
+st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
+{
+	int socket = (int)rte_lcore_to_socket_id(p->lcore_id);
+	char name[RTE_HASH_NAMESIZE];
+	struct st_worker *w;
+	int side;
+
+	w = rte_zmalloc_socket("st_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+			       socket);
+	if (w == NULL) {
+		snprintf(err, errlen, "worker on lcore %u: out of memory",
+			 p->lcore_id);
+		return NULL;
+	}
+	w->stats = p->stats;
+	w->sampling = p->sampling;
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		struct st_side_stats *ss = &p->stats->side[side];
+
+		w->polls[side] = p->polls[side];
+		w->port[side] = p->port[side];
+		w->rx_queue[side] = p->rx_queue[side];
+		st_txbuf_init(&w->fwd[side], p->port[!side], p->tx_queue,
+			      FWD_TX_RETRIES, &ss->forwarded_packets,
+			      &ss->forwarded_bytes, &ss->dropped_packets,
+			      &ss->dropped_bytes);
+	}
+	snprintf(name, sizeof(name), "st_flows_%u", p->lcore_id);
+	w->flows = st_flow_table_create(name, p->flow_table->size,
+					p->flow_table->idle_timeout_s, socket);
+	if (w->flows == NULL) {
+		snprintf(err, errlen,
+			 "worker on lcore %u: flow table of %u entries: %s",
+			 p->lcore_id, p->flow_table->size,
+			 rte_strerror(rte_errno));
+		st_worker_free(w);
+		return NULL;
+	}
+	w->mirror = st_mirror_worker_create(p->mirrors, p->tx_queue,
+					    p->clone_pool, p->stats, socket);
+	if (w->mirror == NULL) {
+		snprintf(err, errlen, "worker on lcore %u: out of memory",
+			 p->lcore_id);
+		st_worker_free(w);
+		return NULL;
+	}
+	return w;
+}
+
+void
+st_worker_free(struct st_worker *w)
+{
+	if (w == NULL)
+		return;
+	st_mirror_worker_free(w->mirror);
+	st_flow_table_free(w->flows);
+	rte_free(w);
+}
+
+static void
+flush_all(struct st_worker *w)
+{
+	st_txbuf_flush(&w->fwd[ST_SIDE_CLIENT]);
+	st_txbuf_flush(&w->fwd[ST_SIDE_SERVER]);
+	st_mirror_flush(w->mirror);
+}
+
+/* A flow counts once per mirror, with the first packet it sends there. */
+static inline void
+count_new_mirrored(struct st_worker_stats *stats, struct st_flow *flow,
+		   uint32_t mirrors)
+{
+	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
+
+	flow->mirrored |= (uint8_t)mirrors;
+	while (first != 0) {
+		stats->mirror[rte_bsf32(first)].flows++;
+		first &= first - 1;
+	}
+}
+
+/* One RX burst from @side: parse, find flows, copy the sampled ones and
+ * forward every original, in arrival order. */
+static void
+process_burst(struct st_worker *w, enum st_side side, struct rte_mbuf **pkts,
+	      uint16_t nb, uint64_t now_tsc)
+{
+	struct st_pkt_info info[ST_BURST];
+	struct st_flow_key keys[ST_BURST];
+	uint32_t hashes[ST_BURST];
+	struct st_flow *flows[ST_BURST];
+	struct st_worker_stats *stats = w->stats;
+	uint64_t bytes = 0, malformed = 0;
+	uint16_t i;
+
+	for (i = 0; i < nb && i < PREFETCH_OFFSET; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < nb; i++) {
+		struct rte_mbuf *m = pkts[i];
+
+		if (i + PREFETCH_OFFSET < nb)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET],
+						       void *));
+		/* Headers are in the first segment; a frame cut short there
+		 * is parsed as far as it goes. */
+		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),
+			 rte_pktmbuf_data_len(m), &info[i], &keys[i]);
+		hashes[i] = st_flow_hash(&keys[i]);
+		malformed += (info[i].flags & ST_PKT_MALFORMED) != 0;
+		bytes += rte_pktmbuf_pkt_len(m);
+	}
+	st_flow_table_lookup_burst(w->flows, keys, hashes, info, nb, now_tsc,
+				   flows, &stats->flows_created,
+				   &stats->flow_table_full);
+
+	/* Copies first: once an original is handed to TX it may be freed. */
+	for (i = 0; i < nb; i++) {
+		uint32_t mirrors = st_sample_mask(w->sampling, hashes[i]);
+
+		if (mirrors != 0) {
+			if (likely(flows[i] != NULL))
+				count_new_mirrored(stats, flows[i], mirrors);
+			st_mirror_send(w->mirror, pkts[i], mirrors);
+		}
+		st_txbuf_add(&w->fwd[side], pkts[i]);
+	}
+	stats->side[side].rx_packets += nb;
+	stats->side[side].rx_bytes += bytes;
+	stats->malformed_packets += malformed;
+}
+
+int
+st_worker_main(void *arg)
+{
+	struct st_worker *w = arg;
+	const uint64_t drain_tsc =
+		(rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * DRAIN_US;
+	uint64_t prev_drain_tsc = rte_rdtsc();
+	struct rte_mbuf *pkts[ST_BURST];
+	int side;
+
+	__atomic_store_n(&w->last_rx_tsc, prev_drain_tsc, __ATOMIC_RELAXED);
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		uint64_t now_tsc = rte_rdtsc();
+
+		if (unlikely(now_tsc - prev_drain_tsc > drain_tsc)) {
+			flush_all(w);
+			w->stats->flows_expired += st_flow_table_expire(
+				w->flows, now_tsc, EXPIRE_BUDGET);
+			prev_drain_tsc = now_tsc;
+		}
+		for (side = 0; side < ST_SIDE_COUNT; side++) {
+			uint16_t nb;
+
+			if (!w->polls[side])
+				continue;
+			nb = rte_eth_rx_burst(w->port[side], w->rx_queue[side],
+					      pkts, ST_BURST);
+			if (nb == 0)
+				continue;
+			__atomic_store_n(&w->last_rx_tsc, now_tsc,
+					 __ATOMIC_RELAXED);
+			process_burst(w, side, pkts, nb, now_tsc);
+		}
+	}
+	flush_all(w);
+	return 0;
+}
+
+void
+st_worker_stop(struct st_worker *w)
+{
+	__atomic_store_n(&w->stop, 1, __ATOMIC_RELAXED);
+}
+
+uint64_t
+st_worker_last_rx_tsc(const struct st_worker *w)
+{
+	return __atomic_load_n(&w->last_rx_tsc, __ATOMIC_RELAXED);
+}

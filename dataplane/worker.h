@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_WORKER_H
+#define ST_WORKER_H
+
+/*
+ * A poll-mode worker: RX bursts from its queues on both wire ports, each
+ * original forwarded to the other port, sampled flows copied to the
+ * shadows. One per worker lcore; no locks, no allocation, no syscalls.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <rte_mempool.h>
+
+#include "flow.h"
+#include "mirror.h"
+#include "stats.h"
+
+struct st_worker;
+
+struct st_worker_params {
+	unsigned int lcore_id;
+	uint16_t tx_queue;		/* this worker's TX queue on every port */
+	uint16_t port[ST_SIDE_COUNT];	/* client and server port ids */
+	uint16_t rx_queue[ST_SIDE_COUNT]; /* RX queue polled on each port */
+	uint8_t polls[ST_SIDE_COUNT];	/* whether it polls that port */
+	const struct st_mirror_set *mirrors;
+	const struct st_sample_policy *sampling; /* bit i: mirror i */
+	struct rte_mempool *clone_pool;
+	struct st_worker_stats *stats;	/* counters it owns */
+	const struct st_flow_table_conf *flow_table;
+};
+
+/**
+ * Create a worker (on its lcore's NUMA socket).
+ * @return the worker, or NULL with @p err saying why
+ */
+struct st_worker *st_worker_create(const struct st_worker_params *p,
+				   char *err, size_t errlen);
+
+/** Free a worker that is not running. */
+void st_worker_free(struct st_worker *w);
+
+/**
+ * The worker loop, for rte_eal_remote_launch(): runs until st_worker_stop(),
+ * then sends everything it has buffered. Returns 0.
+ */
+int st_worker_main(void *worker);
+
+/** Ask a running worker to finish (any thread). */
+void st_worker_stop(struct st_worker *w);
+
+/** TSC of the worker's last non-empty RX burst, or of its start. */
+uint64_t st_worker_last_rx_tsc(const struct st_worker *w);
+
+#endif

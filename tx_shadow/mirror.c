@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "mirror.h"
+
+#include <rte_malloc.h>
+
+#include "txbuf.h"
+
+_Static_assert(ST_MAX_MIRRORS <= 32, "sessions are a 32-bit mask");
+
+struct st_mirror_session {
+	uint16_t port_id;
+	uint8_t link_up;	/* written by the control thread */
+};
+
+struct st_mirror_set {
+	unsigned int count;
+	struct st_mirror_session session[ST_MAX_MIRRORS];
+};
+
+struct st_mirror_worker {
+	const struct st_mirror_set *set;
+	struct rte_mempool *clone_pool;
+	struct st_worker_stats *stats;
+	struct st_txbuf tx[ST_MAX_MIRRORS];
+} __rte_cache_aligned;
+
+struct st_mirror_set *
+st_mirror_set_create(const struct st_config *cfg)
+{
+	struct st_mirror_set *set;
+	unsigned int i;
+
+	set = rte_zmalloc("st_mirror_set", sizeof(*set), RTE_CACHE_LINE_SIZE);
+	if (set == NULL)
+		return NULL;
+	set->count = cfg->nb_mirrors;
+	for (i = 0; i < cfg->nb_mirrors; i++) {
+		set->session[i].port_id = cfg->mirrors[i].port.port_id;
+		set->session[i].link_up = 1;
+	}
+	return set;
+}
+
+void
+st_mirror_set_free(struct st_mirror_set *set)
+{
+	rte_free(set);
+}
+
+unsigned int
+st_mirror_set_count(const struct st_mirror_set *set)
+{
+	return set->count;
+}
+
+uint16_t
+st_mirror_set_port(const struct st_mirror_set *set, unsigned int idx)
+{
+	return set->session[idx].port_id;
+}
+
+void
+st_mirror_set_link(struct st_mirror_set *set, unsigned int idx, bool up)
+{
+	__atomic_store_n(&set->session[idx].link_up, up, __ATOMIC_RELAXED);
+}
+
+struct st_mirror_worker *
+st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
+			struct rte_mempool *clone_pool,
+			struct st_worker_stats *stats, int socket)
+{
+	struct st_mirror_worker *mw;
+	unsigned int i;
+
+	mw = rte_zmalloc_socket("st_mirror_worker", sizeof(*mw),
+				RTE_CACHE_LINE_SIZE, socket);
+	if (mw == NULL)
+		return NULL;
+	mw->set = set;
+	mw->clone_pool = clone_pool;
+	mw->stats = stats;
+	for (i = 0; i < set->count; i++) {
+		struct st_mirror_stats *ms = &stats->mirror[i];
+
+		st_txbuf_init(&mw->tx[i], set->session[i].port_id, queue_id, 0,
+			      &ms->packets, &ms->bytes,
+			      &ms->dropped[ST_DROP_RING_FULL],
+			      &ms->dropped_bytes);
+	}
+	return mw;
+}
+
+void
+st_mirror_worker_free(struct st_mirror_worker *mw)
+{
+	rte_free(mw);
+}
+
+static void
+count_drop(struct st_mirror_stats *ms, enum st_drop_cause cause,
+	   const struct rte_mbuf *m)
+{
+	ms->dropped[cause]++;
+	ms->dropped_bytes += rte_pktmbuf_pkt_len(m);
+}
+
+void
+st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
+	       uint32_t sessions)
+{
+	while (sessions != 0) {
+		unsigned int i = rte_bsf32(sessions);
+		const struct st_mirror_session *s = &mw->set->session[i];
+		struct st_mirror_stats *ms = &mw->stats->mirror[i];
+		struct rte_mbuf *copy;
+
+		sessions &= sessions - 1;
+		if (unlikely(!__atomic_load_n(&s->link_up, __ATOMIC_RELAXED))) {
+			count_drop(ms, ST_DROP_LINK_DOWN, m);
+			continue;
+		}
+		/* The clone's mbufs come from a pool of their own, sized so
+		 * that copies in flight can never starve RX of data mbufs:
+		 * under pressure copies fail here, originals do not. */
+		copy = rte_pktmbuf_clone(m, mw->clone_pool);
+		if (unlikely(copy == NULL)) {
+			count_drop(ms, ST_DROP_NO_MBUF, m);
+			continue;
+		}
+		st_txbuf_add(&mw->tx[i], copy);
+	}
+}
+
+void
+st_mirror_flush(struct st_mirror_worker *mw)
+{
+	unsigned int i;
+
+	for (i = 0; i < mw->set->count; i++)
+		st_txbuf_flush(&mw->tx[i]);
+}

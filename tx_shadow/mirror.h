@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_MIRROR_H
+#define ST_MIRROR_H
+
+/*
+ * Mirror sessions: the zero-copy path from a packet the dataplane chose to
+ * copy to a shadow port. A copy is a clone sharing the original's data
+ * (mbuf refcount), sent on a TX queue of its own; a copy that cannot be
+ * sent is counted and freed, never waited for, so a slow or dead shadow
+ * never delays an original.
+ *
+ * A set of sessions is shared by all workers and tuned by the control
+ * thread; each worker has its own st_mirror_worker with its TX queues.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_mbuf.h>
+
+#include "config.h"
+#include "stats.h"
+
+struct st_mirror_set;
+struct st_mirror_worker;
+
+/**
+ * Create the sessions of every mirror in @p cfg (ports resolved).
+ * Links start as up. Returns NULL on allocation failure.
+ */
+struct st_mirror_set *st_mirror_set_create(const struct st_config *cfg);
+
+/** Free a set; no worker may use it any more. */
+void st_mirror_set_free(struct st_mirror_set *set);
+
+/** Number of sessions in @p set. */
+unsigned int st_mirror_set_count(const struct st_mirror_set *set);
+
+/** Shadow port of session @p idx. */
+uint16_t st_mirror_set_port(const struct st_mirror_set *set,
+			    unsigned int idx);
+
+/**
+ * Record a session's link state (control thread). While down, copies are
+ * not made and are counted as ST_DROP_LINK_DOWN. Safe while workers run.
+ */
+void st_mirror_set_link(struct st_mirror_set *set, unsigned int idx,
+			bool up);
+
+/**
+ * Per-worker state: one TX queue on every shadow port.
+ *
+ * @param set         the shared sessions
+ * @param queue_id    this worker's TX queue id on every shadow port
+ * @param clone_pool  pool of indirect mbufs for the clones
+ * @param stats       the worker's counters (mirror[] is fed)
+ * @param socket      NUMA socket for the allocation
+ * @return the state, or NULL on allocation failure
+ */
+struct st_mirror_worker *
+st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
+			struct rte_mempool *clone_pool,
+			struct st_worker_stats *stats, int socket);
+
+/** Free per-worker state (after st_mirror_flush()). */
+void st_mirror_worker_free(struct st_mirror_worker *mw);
+
+/**
+ * Send a copy of @p m to every session whose bit is set in @p sessions.
+ * @p m is only read and its refcount raised; the caller still owns it and
+ * must not modify its data afterwards.
+ */
+void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
+		    uint32_t sessions);
+
+/** Send whatever copies are buffered. */
+void st_mirror_flush(struct st_mirror_worker *mw);
+
+#endif
