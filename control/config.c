@@ -138,8 +138,8 @@ get_number(struct loader *ld, yaml_node_t *node, const char *where,
 			       where, s);
 	if (v < min || v > max)
 		return fail_at(ld, line_of(node),
-			       "%s: %s is out of range %g..%g", where, s, min,
-			       max);
+			       "%s: %s is out of range %.15g..%.15g", where, s,
+			       min, max);
 	*out = v;
 	return 0;
 }
@@ -230,8 +230,8 @@ load_ports(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 	client = lookup(ld, node, "client");
 	server = lookup(ld, node, "server");
 	if (client == NULL || server == NULL)
-		return fail_at(ld, line_of(node),
-			       "ports: both 'client' and 'server' are required");
+		return fail_at(ld, line_of(node), "ports: '%s' is required",
+			       client == NULL ? "client" : "server");
 	ret = get_port(ld, client, "ports.client", &cfg->client);
 	if (ret == 0)
 		ret = get_port(ld, server, "ports.server", &cfg->server);

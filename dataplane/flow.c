@@ -17,9 +17,14 @@ st_sample_threshold(double percent)
 uint32_t
 st_sample_salt(const char *name)
 {
+	/* The CRC reads words: give it an aligned copy of the name. */
+	char aligned[ST_SAMPLE_NAME_MAX] __attribute__((aligned(8)));
+	size_t len = strnlen(name, sizeof(aligned));
+
+	memcpy(aligned, name, len);
 	/* Mixed so that names differing in one character give unrelated
 	 * salts. */
-	return st_flow_mix(rte_hash_crc(name, strlen(name), 0x5348414d));
+	return st_flow_mix(rte_hash_crc(aligned, len, 0x5348414d));
 }
 
 #include <rte_cycles.h>

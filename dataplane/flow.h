@@ -62,6 +62,9 @@ st_sample(uint32_t flow_hash, uint32_t salt, uint64_t threshold)
  */
 uint64_t st_sample_threshold(double percent);
 
+/** Longest name st_sample_salt() reads; the rest of a name is ignored. */
+#define ST_SAMPLE_NAME_MAX 64
+
 /**
  * Salt of a named sample (a mirror or a route): a stable function of the
  * name, so that the same config selects the same flows on every run.

@@ -79,6 +79,7 @@ key_ip(const uint8_t *src, const uint8_t *dst, unsigned int addr_len,
        struct st_pkt_info *info, struct st_flow_key *key)
 {
 	key->kind = ST_FLOW_IP;
+	key->family = addr_len == 4 ? 4 : 6;
 	if (key_set(key, src, 0, dst, 0, addr_len))
 		info->flags |= ST_PKT_SWAPPED;
 }
@@ -102,6 +103,7 @@ parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
 		return;
 	}
 	key->kind = ST_FLOW_L4;
+	key->family = addr_len == 4 ? 4 : 6;
 	key->proto = proto;
 	if (key_set(key, src, rd16(l4), dst, rd16(l4 + 2), addr_len))
 		info->flags |= ST_PKT_SWAPPED;

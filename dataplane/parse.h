@@ -20,7 +20,8 @@ enum st_flow_kind {
 /*
  * Canonical flow key: endpoint "lo" sorts before endpoint "hi", so both
  * directions of a connection give the same key. Padding is always zero so
- * the key can be hashed and compared as bytes.
+ * the key can be hashed and compared as bytes; 8-byte alignment lets the
+ * CRC read it a word at a time.
  */
 struct st_flow_key {
 	uint8_t addr_lo[16];
@@ -29,8 +30,11 @@ struct st_flow_key {
 	uint16_t port_hi;
 	uint8_t kind;	/* enum st_flow_kind */
 	uint8_t proto;	/* IPPROTO_TCP or IPPROTO_UDP for ST_FLOW_L4, else 0 */
-	uint8_t pad[2];
-};
+	uint8_t family;	/* 4 or 6 for IP and L4 flows, 0 for L2: an IPv4
+			 * address and an IPv6 one with 12 zero bytes after
+			 * the same 4 must not give the same key */
+	uint8_t pad;
+} __attribute__((aligned(8)));
 
 /* Flags in struct st_pkt_info.flags. */
 #define ST_PKT_MALFORMED 0x01	/* an IP header that failed validation */
