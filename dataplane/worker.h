@@ -51,7 +51,8 @@ int st_worker_main(void *worker);
 /** Ask a running worker to finish (any thread). */
 void st_worker_stop(struct st_worker *w);
 
-/** TSC of the worker's last non-empty RX burst, or of its start. */
+/** TSC of the worker's last non-empty RX burst, or of its start; 0 until
+ * the worker has started. */
 uint64_t st_worker_last_rx_tsc(const struct st_worker *w);
 
 #endif
