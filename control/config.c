@@ -9,16 +9,38 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <yaml.h>
 
 #include <rte_ethdev.h>
 
+/* A mirror takes every flow when nothing else is said, but once routes
+ * exist, only what they claim. */
 #define DEFAULT_MIRROR_PERCENT 100.0
+#define DEFAULT_MIRROR_PERCENT_WITH_ROUTES 0.0
+#define DEFAULT_ROUTE_PERCENT 100.0
+#define DEFAULT_MAX_HEAD_BYTES 4096
+#define MIN_MAX_HEAD_BYTES 64
+#define MAX_MAX_HEAD_BYTES 65535
 #define DEFAULT_FLOW_TABLE_SIZE 65536
 #define DEFAULT_IDLE_TIMEOUT_S 120
 #define MIN_FLOW_TABLE_SIZE 64
 #define MAX_FLOW_TABLE_SIZE (1u << 24)
+
+static const char *const method_names[ST_HTTP_METHODS] = {
+	[ST_HTTP_GET] = "GET",		[ST_HTTP_HEAD] = "HEAD",
+	[ST_HTTP_POST] = "POST",	[ST_HTTP_PUT] = "PUT",
+	[ST_HTTP_DELETE] = "DELETE",	[ST_HTTP_PATCH] = "PATCH",
+	[ST_HTTP_OPTIONS] = "OPTIONS",	[ST_HTTP_CONNECT] = "CONNECT",
+	[ST_HTTP_TRACE] = "TRACE",
+};
+
+const char *
+st_http_method_name(enum st_http_method m)
+{
+	return (unsigned int)m < ST_HTTP_METHODS ? method_names[m] : NULL;
+}
 
 /* One load: the parsed document plus where errors go. */
 struct loader {
@@ -273,32 +295,37 @@ load_mirror(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	ret = get_port(ld, v, where, &m->port);
 	if (ret < 0)
 		return ret;
-	m->percent = DEFAULT_MIRROR_PERCENT;
+	m->percent = NAN;	/* the default depends on routes */
 	v = lookup(ld, node, "percent");
 	if (v != NULL)
 		ret = get_number(ld, v, where, 0, 100, &m->percent);
 	return ret;
 }
 
+/* A list of at most @p max items, each loaded by @p load_item. */
 static int
-load_mirrors(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
+load_list(struct loader *ld, yaml_node_t *node, const char *what,
+	  unsigned int max, unsigned int *count,
+	  int (*load_item)(struct loader *, yaml_node_t *, unsigned int,
+			   struct st_config *),
+	  struct st_config *cfg)
 {
 	yaml_node_item_t *it;
 	int ret;
 
 	if (node->type != YAML_SEQUENCE_NODE)
-		return fail_at(ld, line_of(node),
-			       "mirrors must be a list of mirrors");
+		return fail_at(ld, line_of(node), "%s must be a list of %s",
+			       what, what);
 	for (it = node->data.sequence.items.start;
 	     it < node->data.sequence.items.top; it++) {
-		if (cfg->nb_mirrors == ST_MAX_MIRRORS)
+		if (*count == max)
 			return fail_at(ld, line_of(node_at(ld, *it)),
-				       "at most %d mirrors are supported",
-				       ST_MAX_MIRRORS);
-		ret = load_mirror(ld, node_at(ld, *it), cfg->nb_mirrors, cfg);
+				       "at most %u %s are supported", max,
+				       what);
+		ret = load_item(ld, node_at(ld, *it), *count, cfg);
 		if (ret < 0)
 			return ret;
-		cfg->nb_mirrors++;
+		(*count)++;
 	}
 	return 0;
 }
@@ -327,12 +354,289 @@ load_flow_table(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 }
 
 static int
+get_bool(struct loader *ld, yaml_node_t *node, const char *where, bool *out)
+{
+	const char *s;
+	int ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+		*out = s[0] == 't';
+		return 0;
+	}
+	return fail_at(ld, line_of(node), "%s: '%s' is not true or false",
+		       where, s);
+}
+
+static int
+get_regex(struct loader *ld, yaml_node_t *node, const char *where,
+	  struct st_regex_conf *re)
+{
+	const char *s;
+	int ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	if (strlen(s) >= sizeof(re->pattern))
+		return fail_at(ld, line_of(node),
+			       "%s: regular expression longer than %zu "
+			       "characters", where, sizeof(re->pattern) - 1);
+	strcpy(re->pattern, s);
+	re->line = line_of(node);
+	return 0;
+}
+
+static int
+get_methods(struct loader *ld, yaml_node_t *node, const char *where,
+	    uint32_t *methods)
+{
+	yaml_node_item_t *it;
+	int m;
+
+	if (node->type != YAML_SEQUENCE_NODE ||
+	    node->data.sequence.items.start == node->data.sequence.items.top)
+		return fail_at(ld, line_of(node),
+			       "%s: methods must be a list such as [GET, HEAD]",
+			       where);
+	*methods = 0;
+	for (it = node->data.sequence.items.start;
+	     it < node->data.sequence.items.top; it++) {
+		yaml_node_t *item = node_at(ld, *it);
+		const char *s;
+		int ret = get_scalar(ld, item, where, &s);
+
+		if (ret < 0)
+			return ret;
+		for (m = 0; m < ST_HTTP_METHODS; m++)
+			if (strcasecmp(s, method_names[m]) == 0)
+				break;
+		if (m == ST_HTTP_METHODS)
+			return fail_at(ld, line_of(item),
+				       "%s: unknown method '%s'", where, s);
+		*methods |= 1u << m;
+	}
+	return 0;
+}
+
+static int
+load_route_headers(struct loader *ld, yaml_node_t *node, const char *where,
+		   struct st_route_conf *r)
+{
+	yaml_node_pair_t *p;
+	int ret;
+
+	if (node->type != YAML_MAPPING_NODE)
+		return fail_at(ld, line_of(node),
+			       "%s: header must map header names to regular "
+			       "expressions", where);
+	for (p = node->data.mapping.pairs.start;
+	     p < node->data.mapping.pairs.top; p++) {
+		yaml_node_t *key = node_at(ld, p->key);
+		struct st_route_header_conf *h;
+		const char *name, *c;
+		unsigned int i;
+
+		if (r->nb_headers == ST_MAX_ROUTE_HEADERS)
+			return fail_at(ld, line_of(key),
+				       "%s: at most %d header conditions", where,
+				       ST_MAX_ROUTE_HEADERS);
+		ret = get_scalar(ld, key, where, &name);
+		if (ret < 0)
+			return ret;
+		if (strlen(name) >= ST_HEADER_NAME_MAX)
+			return fail_at(ld, line_of(key),
+				       "%s: header name too long", where);
+		h = &r->headers[r->nb_headers];
+		/* RFC 9110 token characters; compared in lower case. */
+		for (c = name, i = 0; *c != '\0'; c++, i++) {
+			if (!isalnum((unsigned char)*c) &&
+			    strchr("!#$%&'*+-.^_`|~", *c) == NULL)
+				return fail_at(ld, line_of(key),
+					       "%s: '%s' is not a header name",
+					       where, name);
+			h->name[i] = (char)tolower((unsigned char)*c);
+		}
+		h->name[i] = '\0';
+		for (i = 0; i < r->nb_headers; i++)
+			if (strcmp(r->headers[i].name, h->name) == 0)
+				return fail_at(ld, line_of(key),
+					       "%s: header '%s' given twice",
+					       where, h->name);
+		ret = get_regex(ld, node_at(ld, p->value), where, &h->value);
+		if (ret < 0)
+			return ret;
+		r->nb_headers++;
+	}
+	return 0;
+}
+
+static int
+load_route_match(struct loader *ld, yaml_node_t *node, const char *where,
+		 struct st_route_conf *r, bool *methods_given)
+{
+	static const char *const keys[] = { "methods", "path", "host",
+					     "header", NULL };
+	yaml_node_t *v;
+	int ret = check_mapping(ld, node, where, keys);
+
+	if (ret == 0 && (v = lookup(ld, node, "methods")) != NULL) {
+		ret = get_methods(ld, v, where, &r->methods);
+		*methods_given = true;
+	}
+	if (ret == 0 && (v = lookup(ld, node, "path")) != NULL)
+		ret = get_regex(ld, v, where, &r->path);
+	if (ret == 0 && (v = lookup(ld, node, "host")) != NULL)
+		ret = get_regex(ld, v, where, &r->host);
+	if (ret == 0 && (v = lookup(ld, node, "header")) != NULL)
+		ret = load_route_headers(ld, v, where, r);
+	return ret;
+}
+
+static int
+add_route_mirror(struct loader *ld, yaml_node_t *node, const char *where,
+		 const struct st_config *cfg, struct st_route_conf *r)
+{
+	const char *name;
+	unsigned int i;
+	int ret = get_scalar(ld, node, where, &name);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < cfg->nb_mirrors; i++)
+		if (strcmp(cfg->mirrors[i].name, name) == 0) {
+			r->mirrors |= 1u << i;
+			return 0;
+		}
+	return fail_at(ld, line_of(node), "%s: no mirror named '%s'", where,
+		       name);
+}
+
+/* "mirror": a mirror's name, a list of names, or none. */
+static int
+load_route_mirrors(struct loader *ld, yaml_node_t *node, const char *where,
+		   const struct st_config *cfg, struct st_route_conf *r)
+{
+	yaml_node_item_t *it;
+	int ret = 0;
+
+	if (node->type == YAML_SCALAR_NODE)
+		return strcmp(scalar(node), "none") == 0 ?
+			       0 :
+			       add_route_mirror(ld, node, where, cfg, r);
+	if (node->type != YAML_SEQUENCE_NODE ||
+	    node->data.sequence.items.start == node->data.sequence.items.top)
+		return fail_at(ld, line_of(node),
+			       "%s: mirror must be a mirror's name, a list of "
+			       "names, or none", where);
+	for (it = node->data.sequence.items.start;
+	     ret == 0 && it < node->data.sequence.items.top; it++)
+		ret = add_route_mirror(ld, node_at(ld, *it), where, cfg, r);
+	return ret;
+}
+
+/* Writes are mirrored only when a route says so (see config.h). */
+static int
+check_writes(struct loader *ld, const char *where, bool methods_given,
+	     struct st_route_conf *r)
+{
+	uint32_t writes = r->methods & ST_HTTP_WRITE_METHODS;
+	char list[64] = "";
+	int m;
+
+	if (!methods_given) {
+		/* Unsaid methods: all of them for a route that mirrors
+		 * nothing (a health check excluded whatever its method),
+		 * only reads for one that mirrors. */
+		r->methods = r->mirrors == 0 || r->allow_writes ?
+				     ST_HTTP_ALL_METHODS :
+				     ST_HTTP_ALL_METHODS & ~ST_HTTP_WRITE_METHODS;
+		return 0;
+	}
+	if (writes == 0 || r->mirrors == 0 || r->allow_writes)
+		return 0;
+	for (m = 0; m < ST_HTTP_METHODS; m++)
+		if (writes & (1u << m))
+			snprintf(list + strlen(list), sizeof(list) - strlen(list),
+				 "%s%s", list[0] ? ", " : "", method_names[m]);
+	return fail_at(ld, r->line,
+		       "%s would mirror %s: writes are mirrored only with "
+		       "'allow_writes: true', because a shadow that shares "
+		       "state with the primary repeats them", where, list);
+}
+
+static int
+load_route(struct loader *ld, yaml_node_t *node, unsigned int idx,
+	   struct st_config *cfg)
+{
+	static const char *const keys[] = { "name", "match", "mirror",
+					     "percent", "allow_writes", NULL };
+	struct st_route_conf *r = &cfg->routes[idx];
+	bool methods_given = false;
+	yaml_node_t *v;
+	char where[64];
+	unsigned int i;
+	int ret;
+
+	snprintf(where, sizeof(where), "routes[%u]", idx);
+	ret = check_mapping(ld, node, where, keys);
+	if (ret < 0)
+		return ret;
+	r->line = line_of(node);
+	v = lookup(ld, node, "name");
+	if (v == NULL)
+		return fail_at(ld, r->line, "%s: 'name' is required", where);
+	ret = get_name(ld, v, where, r->name);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < idx; i++)
+		if (strcmp(cfg->routes[i].name, r->name) == 0)
+			return fail_at(ld, line_of(v),
+				       "route '%s' is defined twice (first at "
+				       "line %d)", r->name,
+				       cfg->routes[i].line);
+	snprintf(where, sizeof(where), "route '%s'", r->name);
+
+	v = lookup(ld, node, "mirror");
+	if (v == NULL)
+		return fail_at(ld, r->line,
+			       "%s: 'mirror' is required (a mirror, a list, "
+			       "or none)", where);
+	ret = load_route_mirrors(ld, v, where, cfg, r);
+	if (ret == 0 && (v = lookup(ld, node, "match")) != NULL)
+		ret = load_route_match(ld, v, where, r, &methods_given);
+	r->percent = DEFAULT_ROUTE_PERCENT;
+	if (ret == 0 && (v = lookup(ld, node, "percent")) != NULL)
+		ret = get_number(ld, v, where, 0, 100, &r->percent);
+	if (ret == 0 && (v = lookup(ld, node, "allow_writes")) != NULL)
+		ret = get_bool(ld, v, where, &r->allow_writes);
+	if (ret == 0)
+		ret = check_writes(ld, where, methods_given, r);
+	return ret;
+}
+
+static int
+load_http(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
+{
+	static const char *const keys[] = { "max_head_bytes", NULL };
+	yaml_node_t *v;
+	int ret = check_mapping(ld, node, "http", keys);
+
+	if (ret == 0 && (v = lookup(ld, node, "max_head_bytes")) != NULL)
+		ret = get_uint(ld, v, "http.max_head_bytes",
+			       MIN_MAX_HEAD_BYTES, MAX_MAX_HEAD_BYTES,
+			       &cfg->http.max_head_bytes);
+	return ret;
+}
+
+static int
 load_root(struct loader *ld, struct st_config *cfg)
 {
-	static const char *const keys[] = { "ports", "mirrors", "flow_table",
-					     NULL };
+	static const char *const keys[] = { "ports", "mirrors", "routes",
+					     "http", "flow_table", NULL };
 	yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
 	yaml_node_t *v;
+	unsigned int i;
 	int ret;
 
 	if (root == NULL)
@@ -345,9 +649,22 @@ load_root(struct loader *ld, struct st_config *cfg)
 		return fail_at(ld, line_of(root), "'ports' is required");
 	ret = load_ports(ld, v, cfg);
 	if (ret == 0 && (v = lookup(ld, root, "mirrors")) != NULL)
-		ret = load_mirrors(ld, v, cfg);
+		ret = load_list(ld, v, "mirrors", ST_MAX_MIRRORS,
+				&cfg->nb_mirrors, load_mirror, cfg);
+	/* Routes name mirrors: after them, wherever they are in the file. */
+	if (ret == 0 && (v = lookup(ld, root, "routes")) != NULL)
+		ret = load_list(ld, v, "routes", ST_MAX_ROUTES,
+				&cfg->nb_routes, load_route, cfg);
+	if (ret == 0 && (v = lookup(ld, root, "http")) != NULL)
+		ret = load_http(ld, v, cfg);
 	if (ret == 0 && (v = lookup(ld, root, "flow_table")) != NULL)
 		ret = load_flow_table(ld, v, cfg);
+	for (i = 0; ret == 0 && i < cfg->nb_mirrors; i++)
+		if (isnan(cfg->mirrors[i].percent))
+			cfg->mirrors[i].percent =
+				cfg->nb_routes > 0 ?
+					DEFAULT_MIRROR_PERCENT_WITH_ROUTES :
+					DEFAULT_MIRROR_PERCENT;
 	return ret;
 }
 
@@ -366,6 +683,7 @@ st_config_load(const char *path, struct st_config *cfg, char *err,
 		return -ENAMETOOLONG;
 	}
 	strcpy(cfg->path, path);
+	cfg->http.max_head_bytes = DEFAULT_MAX_HEAD_BYTES;
 	cfg->flow_table.size = DEFAULT_FLOW_TABLE_SIZE;
 	cfg->flow_table.idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
 

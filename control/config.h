@@ -7,12 +7,74 @@
  * needs no EAL; port names are resolved to port ids once devices exist.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ST_MAX_MIRRORS 8
-#define ST_NAME_MAX 32		/* mirror names, with the NUL */
+#define ST_MAX_ROUTES 64
+#define ST_MAX_ROUTE_HEADERS 4	/* header conditions per route */
+#define ST_NAME_MAX 32		/* mirror and route names, with the NUL */
 #define ST_DEVNAME_MAX 64	/* device names such as 0000:3b:00.0 */
+#define ST_HEADER_NAME_MAX 64	/* HTTP header names, with the NUL */
+#define ST_REGEX_MAX 256	/* route regular expressions, with the NUL */
+
+/* HTTP/1.x methods a route can name; bit (1 << m) in a method mask. */
+enum st_http_method {
+	ST_HTTP_GET,
+	ST_HTTP_HEAD,
+	ST_HTTP_POST,
+	ST_HTTP_PUT,
+	ST_HTTP_DELETE,
+	ST_HTTP_PATCH,
+	ST_HTTP_OPTIONS,
+	ST_HTTP_CONNECT,
+	ST_HTTP_TRACE,
+	ST_HTTP_METHODS
+};
+
+/* Writes: a shadow that shares state with the primary would repeat them
+ * (orders, charges), so they are mirrored only on explicit opt-in. */
+#define ST_HTTP_WRITE_METHODS                                        \
+	((1u << ST_HTTP_POST) | (1u << ST_HTTP_PUT) |                 \
+	 (1u << ST_HTTP_PATCH) | (1u << ST_HTTP_DELETE))
+#define ST_HTTP_ALL_METHODS ((1u << ST_HTTP_METHODS) - 1)
+
+/** Name of a method ("GET"), or NULL when @p m is out of range. */
+const char *st_http_method_name(enum st_http_method m);
+
+/* A regular expression as written, with where it was written. */
+struct st_regex_conf {
+	char pattern[ST_REGEX_MAX];	/* empty: no condition */
+	int line;
+};
+
+struct st_route_header_conf {
+	char name[ST_HEADER_NAME_MAX];	/* lower case */
+	struct st_regex_conf value;
+};
+
+/*
+ * A route: requests it matches (every condition given must hold) and
+ * what happens to their flows. Routes are tried in order; the first
+ * that matches a request wins.
+ */
+struct st_route_conf {
+	char name[ST_NAME_MAX];
+	int line;
+	uint32_t methods;	/* methods it matches; see allow_writes */
+	struct st_regex_conf path;	/* on the request target */
+	struct st_regex_conf host;	/* on the Host header */
+	unsigned int nb_headers;
+	struct st_route_header_conf headers[ST_MAX_ROUTE_HEADERS];
+	uint32_t mirrors;	/* bit i: cfg->mirrors[i]; 0: "mirror: none" */
+	double percent;		/* share of matching flows mirrored */
+	bool allow_writes;
+};
+
+struct st_http_conf {
+	uint32_t max_head_bytes;	/* request head bytes looked at */
+};
 
 /* A port as written in the config: a DPDK port id or a device name. */
 struct st_port_ref {
@@ -24,7 +86,7 @@ struct st_port_ref {
 struct st_mirror_conf {
 	char name[ST_NAME_MAX];
 	struct st_port_ref port;
-	double percent;
+	double percent;		/* share of flows no route claims */
 	int line;
 };
 
@@ -39,6 +101,9 @@ struct st_config {
 	struct st_port_ref server;
 	unsigned int nb_mirrors;
 	struct st_mirror_conf mirrors[ST_MAX_MIRRORS];
+	unsigned int nb_routes;
+	struct st_route_conf routes[ST_MAX_ROUTES];
+	struct st_http_conf http;
 	struct st_flow_table_conf flow_table;
 };
 

@@ -304,6 +304,47 @@ static const struct bad_config {
 	{ PORTS "flow_table:\n  idle_timeout_s: 86401\n", 5,
 	  { "flow_table.idle_timeout_s", "out of range" } },
 
+	/* Routes (MIRROR_A is lines 4-6, "routes:" line 7, the route 8-). */
+	{ PORTS MIRROR_A "routes:\n  - name: w\n    match: { methods: [GET, "
+	  "POST, DELETE] }\n    mirror: a\n", 8,
+	  { "route 'w' would mirror POST, DELETE", "allow_writes: true" } },
+	{ PORTS MIRROR_A "routes:\n  - name: w\n    match: { methods: [put] }"
+	  "\n    mirror: [a]\n    allow_writes: false\n", 8,
+	  { "would mirror PUT" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: b\n", 9,
+	  { "route 'r'", "no mirror named 'b'" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: [a, c]\n", 9,
+	  { "no mirror named 'c'" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: []\n", 9,
+	  { "route 'r'", "a list of names, or none" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "  - name: r\n    mirror: none\n", 10,
+	  { "route 'r' is defined twice", "line 8" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n", 8,
+	  { "route 'r'", "'mirror' is required" } },
+	{ PORTS MIRROR_A "routes:\n  - mirror: a\n", 8,
+	  { "routes[0]", "'name' is required" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    match: { methods: [FETCH] }\n", 10,
+	  { "route 'r'", "unknown method 'FETCH'" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    match: { methods: [] }\n", 10, { "methods must be a list" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    match: { verb: GET }\n", 10, { "unknown key 'verb'" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    match: { header: { \"x y\": a } }\n", 10,
+	  { "'x y' is not a header name" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    match: { header: { X-A: a, x-a: b } }\n", 10,
+	  { "header 'x-a' given twice" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    allow_writes: yes\n", 10, { "'yes' is not true or false" } },
+	{ PORTS MIRROR_A "routes:\n  - name: r\n    mirror: a\n"
+	  "    percent: 101\n", 10, { "route 'r'", "out of range" } },
+	{ PORTS MIRROR_A "routes:\n  name: r\n", 8, { "list of routes" } },
+	{ PORTS "http:\n  max_head_bytes: 63\n", 5,
+	  { "http.max_head_bytes", "out of range" } },
+
 	/* Not YAML, or nothing at all. */
 	{ "ports:\n  client: 0\n\tserver: 1\n", 3, { "YAML" } },
 	{ PORTS "mirrors: [a\n", 5, { "YAML" } },
@@ -323,6 +364,60 @@ test_load_errors(void **state)
 		expect_failure(&l, l.ret, -EINVAL, bad_configs[i].line,
 			       bad_configs[i].words);
 	}
+}
+
+/* Routes: the model, the safe defaults for methods and percents. */
+static void
+test_load_routes(void **state)
+{
+	static struct load l;
+	const struct st_route_conf *r = l.cfg.routes;
+
+	(void)state;
+	load_yaml(&l, PORTS "mirrors:\n  - name: a\n    port: 2\n"
+		  "  - name: b\n    port: 3\n    percent: 5\n"
+		  "routes:\n"
+		  "  - name: health\n    match: { path: \"^/healthz\" }\n"
+		  "    mirror: none\n"
+		  "  - name: reads\n"
+		  "    match: { host: h, header: { X-Rollout: \"^s$\" } }\n"
+		  "    mirror: a\n"
+		  "  - name: both\n    match: { methods: [get, HEAD] }\n"
+		  "    mirror: [a, b]\n    percent: 12.5\n"
+		  "  - name: orders\n    match: { methods: [POST] }\n"
+		  "    mirror: b\n    allow_writes: true\n"
+		  "  - name: any\n    mirror: a\n    allow_writes: true\n");
+	expect_loaded(&l);
+	assert_int_equal(l.cfg.nb_routes, 5);
+	/* Once routes exist, a mirror's unsaid percent is 0. */
+	assert_true(l.cfg.mirrors[0].percent == 0.0);
+	assert_true(l.cfg.mirrors[1].percent == 5.0);
+	assert_int_equal(l.cfg.http.max_head_bytes, 4096);
+
+	assert_int_equal(r[0].mirrors, 0);
+	assert_int_equal(r[0].methods, ST_HTTP_ALL_METHODS);
+	assert_string_equal(r[0].path.pattern, "^/healthz");
+	assert_int_equal(r[0].path.line, 12);
+	assert_true(r[0].percent == 100.0);
+
+	/* A mirroring route that names no method takes only reads. */
+	assert_int_equal(r[1].methods,
+			 ST_HTTP_ALL_METHODS & ~ST_HTTP_WRITE_METHODS);
+	assert_string_equal(r[1].host.pattern, "h");
+	assert_int_equal(r[1].nb_headers, 1);
+	assert_string_equal(r[1].headers[0].name, "x-rollout");
+	assert_string_equal(r[1].headers[0].value.pattern, "^s$");
+
+	assert_int_equal(r[2].methods,
+			 (1u << ST_HTTP_GET) | (1u << ST_HTTP_HEAD));
+	assert_int_equal(r[2].mirrors, 3);
+	assert_true(r[2].percent == 12.5);
+
+	assert_int_equal(r[3].methods, 1u << ST_HTTP_POST);
+	assert_true(r[3].allow_writes);
+	assert_int_equal(r[4].methods, ST_HTTP_ALL_METHODS);
+	assert_string_equal(st_http_method_name(ST_HTTP_PATCH), "PATCH");
+	assert_null(st_http_method_name(ST_HTTP_METHODS));
 }
 
 /* A range in a message is the real one, not a rounded float. */
@@ -496,6 +591,7 @@ main(void)
 		cmocka_unit_test(test_load_flow_table_and_limits),
 		cmocka_unit_test(test_load_eight_mirrors),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_load_routes),
 		cmocka_unit_test(test_load_range_message),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_load_short_error_buffer),
