@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_HTTP_H
+#define ST_HTTP_H
+
+/*
+ * Just enough HTTP/1.x request framing for a per-packet decision: does a
+ * TCP payload start a request, where does its head end, how long is its
+ * body. Pure functions over bytes: no state, no allocation, no syscall;
+ * thread-safe.
+ */
+
+#include <stdint.h>
+
+#include "config.h"
+
+/* st_http_request_method() results besides an enum st_http_method. */
+#define ST_HTTP_NOT_REQUEST (-1)	/* not the start of a request */
+#define ST_HTTP_PREFIX (-2)	/* could be, more bytes will tell */
+
+/**
+ * Whether bytes start an HTTP/1.x request, and with which method.
+ *
+ * @param p    first payload byte (may be NULL when @p len is 0)
+ * @param len  bytes at @p p
+ * @return an enum st_http_method when @p p starts with one of the nine
+ *         method tokens (case-sensitive) followed by a space;
+ *         ST_HTTP_PREFIX when all @p len bytes are a strict prefix of
+ *         such a "TOKEN " (a head split into tiny segments);
+ *         ST_HTTP_NOT_REQUEST otherwise, including when @p len is 0
+ */
+int st_http_request_method(const uint8_t *p, uint32_t len);
+
+/**
+ * Length of a request head: the request line and header lines up to and
+ * including the empty line that ends them ("\r\n\r\n"; "\n\n" and
+ * "\n\r\n" are tolerated).
+ *
+ * @param p    first byte of the request line
+ * @param len  bytes at @p p; bytes after the head are ignored
+ * @return the head length in bytes, or 0 when its end is not within
+ *         @p len bytes
+ */
+uint32_t st_http_head_length(const uint8_t *p, uint32_t len);
+
+/**
+ * Length of the body that follows a request head, so that the next
+ * pipelined request can be found.
+ *
+ * Content-Length (name case-insensitive, value trimmed of spaces and tabs)
+ * must be digits only; repeated fields or a comma-separated list are
+ * accepted when every value is the same. A header line split over several
+ * lines (obsolete folding) counts as unparsable when it continues
+ * Content-Length or Transfer-Encoding; so does such a name followed by
+ * whitespace before the colon. A final line without its LF is ignored:
+ * pass a complete head (st_http_head_length()).
+ *
+ * @param head      first byte of the request line
+ * @param head_len  bytes of the head
+ * @return the body length in bytes; 0 when there is neither
+ *         Content-Length nor Transfer-Encoding; -1 when there is a
+ *         Transfer-Encoding (chunked or any other coding), when
+ *         Content-Length values conflict, or when one is not a number
+ *         below 10^18: the body's end is then unknown
+ */
+int64_t st_http_body_length(const uint8_t *head, uint32_t head_len);
+
+#endif
