@@ -75,11 +75,15 @@ write_totals(FILE *out, const struct st_worker_stats *s,
 		"%s\"malformed_packets\": %" PRIu64 ",\n"
 		"%s\"flows_created\": %" PRIu64 ",\n"
 		"%s\"flows_expired\": %" PRIu64 ",\n"
-		"%s\"flow_table_full\": %" PRIu64,
+		"%s\"flow_table_full\": %" PRIu64 ",\n"
+		"%s\"http_heads_split\": %" PRIu64 ",\n"
+		"%s\"http_heads_partial\": %" PRIu64 ",\n"
+		"%s\"http_hold_failed\": %" PRIu64,
 		indent, rx, indent, fwd, indent, drop, indent, mir, indent,
 		mdrop, indent, mflows, indent, s->malformed_packets, indent,
 		s->flows_created, indent, s->flows_expired, indent,
-		s->flow_table_full);
+		s->flow_table_full, indent, s->http_heads_split, indent,
+		s->http_heads_partial, indent, s->http_hold_failed);
 }
 
 static void
@@ -125,6 +129,18 @@ write_mirror(FILE *out, const struct st_mirror_conf *conf,
 	fprintf(out, "}}");
 }
 
+static void
+write_route(FILE *out, const char *indent, const char *name,
+	    const struct st_route_stats *r)
+{
+	fprintf(out,
+		"%s\"%s\": {\"requests\": %" PRIu64 ", "
+		"\"flows_selected\": %" PRIu64 ", "
+		"\"mirrored_packets\": %" PRIu64 ", "
+		"\"mirrored_bytes\": %" PRIu64 "}",
+		indent, name, r->requests, r->flows, r->packets, r->bytes);
+}
+
 int
 st_stats_write_json(FILE *out, const struct st_config *cfg,
 		    const struct st_worker_stats *workers,
@@ -146,7 +162,16 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 		write_mirror(out, &cfg->mirrors[i], &total.mirror[i]);
 		fprintf(out, "%s\n", i + 1 < cfg->nb_mirrors ? "," : "");
 	}
-	fprintf(out, "  },\n  \"workers\": [\n");
+	fprintf(out, "  },\n  \"routes\": {\n");
+	for (i = 0; i < cfg->nb_routes; i++) {
+		write_route(out, "    ", cfg->routes[i].name, &total.route[i]);
+		fprintf(out, "%s\n", i + 1 < cfg->nb_routes ? "," : "");
+	}
+	fprintf(out, "  },\n");
+	/* Apart from the routes: a route may be called anything. */
+	write_route(out, "  ", "unrouted",
+		    &total.route[ST_ROUTE_STATS_DEFAULT]);
+	fprintf(out, ",\n  \"workers\": [\n");
 	for (i = 0; i < nb_workers; i++) {
 		sum_workers(&one, &workers[i], 1);
 		fprintf(out, "    {\n      \"lcore\": %u,\n", lcores[i]);
@@ -180,4 +205,16 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 			cfg->mirrors[i].name, cfg->mirrors[i].percent,
 			total.mirror[i].packets, total.mirror[i].flows,
 			mirror_dropped(&total.mirror[i]));
+	for (i = 0; i <= cfg->nb_routes && cfg->nb_routes > 0; i++) {
+		const struct st_route_stats *r =
+			&total.route[i < cfg->nb_routes ? i :
+							  ST_ROUTE_STATS_DEFAULT];
+
+		fprintf(out,
+			"route %-14s %" PRIu64 " requests  %" PRIu64
+			" flows selected  %" PRIu64 " packets mirrored\n",
+			i < cfg->nb_routes ? cfg->routes[i].name :
+					     "(unrouted)",
+			r->requests, r->flows, r->packets);
+	}
 }

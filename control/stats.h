@@ -48,9 +48,25 @@ struct st_mirror_stats {
 	uint64_t dropped_bytes;
 };
 
+/* Per route; index ST_ROUTE_STATS_DEFAULT is traffic no route claims. */
+struct st_route_stats {
+	uint64_t requests;	/* request heads that matched it */
+	uint64_t flows;		/* times one of them selected a flow */
+	uint64_t packets;	/* packets copied (once, whatever the mirrors) */
+	uint64_t bytes;
+};
+
+#define ST_ROUTE_STATS_DEFAULT ST_MAX_ROUTES
+
 struct st_worker_stats {
 	struct st_side_stats side[ST_SIDE_COUNT];
 	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
+	struct st_route_stats route[ST_MAX_ROUTES + 1];
+	uint64_t http_heads_split;	/* heads gathered over segments */
+	uint64_t http_heads_partial;	/* decided on part of a head: too
+					 * long, a gap, a timeout, no slot */
+	uint64_t http_hold_failed;	/* segments of a split head that could
+					 * not be held for the shadow */
 	uint64_t malformed_packets;	/* IP headers that failed validation */
 	uint64_t flows_created;
 	uint64_t flows_expired;

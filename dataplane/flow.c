@@ -34,8 +34,11 @@ st_sample_salt(const char *name)
 #include <rte_tcp.h>
 
 /* A flow that said goodbye (RST, or FIN both ways) lingers this long, so
- * the last ACKs and retransmissions still find it. */
+ * the last ACKs and retransmissions still find it. It must outlive a
+ * pending request head (ST_FLOW_HEAD_TIMEOUT_MS), which points at it. */
 #define CLOSING_TIMEOUT_S 2
+_Static_assert(ST_FLOW_HEAD_TIMEOUT_MS < CLOSING_TIMEOUT_S * 1000,
+	       "a flow must outlive its pending request head");
 
 struct st_flow_table {
 	struct rte_hash *hash;
@@ -133,8 +136,10 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 		f = &t->flows[pos[i]];
 		/* Slots are zeroed when freed, so a zero time is a new flow
 		 * (one created earlier in this burst already has a time). */
-		if (f->last_seen_tsc == 0)
+		if (f->last_seen_tsc == 0) {
+			f->route = ST_FLOW_ROUTE_UNSET;
 			(*created)++;
+		}
 		flow_update(f, &infos[i], now_tsc);
 		flows[i] = f;
 	}

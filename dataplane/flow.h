@@ -93,12 +93,24 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
 	return mask;
 }
 
+/* struct st_flow.route values other than a route index. */
+#define ST_FLOW_ROUTE_UNSET 0xff	/* no request seen: mirror defaults */
+#define ST_FLOW_ROUTE_DEFAULT 0xfe	/* last request matched no route */
+
+/* A request head split over segments is decided on what was seen when
+ * the rest has not come within this time. */
+#define ST_FLOW_HEAD_TIMEOUT_MS 500
+
 /* What a worker remembers about one flow. */
 struct st_flow {
 	uint64_t last_seen_tsc;
 	uint8_t mirrored;	/* mirror sessions that got a copy (bit mask) */
 	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
 	uint8_t closing;	/* RST or FIN both ways: expire soon */
+	uint8_t route;		/* what its last request matched (policy.h) */
+	uint8_t write;		/* its last request was a write */
+	uint8_t selected;	/* its last request selected it for a mirror */
+	uint16_t head;		/* 1 + index of a pending request head, or 0 */
 };
 
 struct st_flow_table;

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "txbuf.h"
 #include "mirror.h"
+#include "policy.h"
 #include "port.h"
 #include "stats.h"
 #include "worker.h"
@@ -49,7 +50,7 @@ struct app {
 	struct rte_mempool *data_pool[RTE_MAX_NUMA_NODES];
 	struct rte_mempool *clone_pool[RTE_MAX_NUMA_NODES];
 	struct st_mirror_set *mirrors;
-	struct st_sample_policy sampling;
+	struct st_policy *policy;
 };
 
 static volatile sig_atomic_t signalled;
@@ -250,7 +251,7 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 			p.rx_queue[side] = (uint16_t)i;
 		}
 		p.mirrors = app->mirrors;
-		p.sampling = &app->sampling;
+		p.policy = app->policy;
 		p.clone_pool = app->clone_pool[socket];
 		p.stats = &app->stats[i];
 		p.flow_table = &app->cfg.flow_table;
@@ -311,6 +312,24 @@ control_loop(struct app *app, const struct options *opt)
 	}
 }
 
+/* Without routes shadowtap does not read HTTP: a mirror's percent then
+ * copies writes too. Say so, since a shadow sharing state repeats them. */
+static void
+warn_unrouted_writes(const struct st_config *cfg)
+{
+	unsigned int i;
+
+	if (cfg->nb_routes > 0)
+		return;
+	for (i = 0; i < cfg->nb_mirrors; i++)
+		if (cfg->mirrors[i].percent > 0)
+			RTE_LOG(WARNING, USER1,
+				"mirror '%s' copies %g%% of all flows, HTTP "
+				"writes included (no routes): add routes to "
+				"mirror reads only\n", cfg->mirrors[i].name,
+				cfg->mirrors[i].percent);
+}
+
 static int
 write_stats_file(const struct app *app, const char *path)
 {
@@ -357,8 +376,10 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "bad arguments\n");
 
 	if (st_config_load(opt.config_path, &app.cfg, err, sizeof(err)) != 0 ||
-	    st_config_resolve(&app.cfg, err, sizeof(err)) != 0)
+	    st_config_resolve(&app.cfg, err, sizeof(err)) != 0 ||
+	    st_policy_create(&app.cfg, &app.policy, err, sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);
+	warn_unrouted_writes(&app.cfg);
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		app.lcores[app.nb_workers++] = lcore;
@@ -371,12 +392,6 @@ main(int argc, char **argv)
 	app.mirrors = st_mirror_set_create(&app.cfg);
 	if (app.mirrors == NULL)
 		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
-	app.sampling.count = app.cfg.nb_mirrors;
-	for (i = 0; i < app.cfg.nb_mirrors; i++) {
-		app.sampling.threshold[i] =
-			st_sample_threshold(app.cfg.mirrors[i].percent);
-		app.sampling.salt[i] = st_sample_salt(app.cfg.mirrors[i].name);
-	}
 	create_workers(&app, nb_rxq);
 
 	start_port(app.cfg.client.port_id);
@@ -413,6 +428,7 @@ main(int argc, char **argv)
 	for (i = 0; i < app.nb_workers; i++)
 		st_worker_free(app.workers[i]);
 	st_mirror_set_free(app.mirrors);
+	st_policy_free(app.policy);
 	rte_free(app.stats);
 	rte_eal_cleanup();
 	return ret;

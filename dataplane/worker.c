@@ -14,6 +14,7 @@
 #include "flow.h"
 #include "parse.h"
 #include "txbuf.h"
+#include "verdict.h"
 
 /* Packets whose headers are prefetched ahead of the one being parsed. */
 #define PREFETCH_OFFSET 4
@@ -35,9 +36,10 @@ struct st_worker {
 	uint16_t port[ST_SIDE_COUNT];
 	uint16_t rx_queue[ST_SIDE_COUNT];
 	struct st_worker_stats *stats;
-	const struct st_sample_policy *sampling;
+	const struct st_policy *policy;
 	struct st_flow_table *flows;
 	struct st_mirror_worker *mirror;
+	struct st_verdict *verdict;
 	/* fwd[side]: originals that came in on @side, going out the other. */
 	struct st_txbuf fwd[ST_SIDE_COUNT];
 } __rte_cache_aligned;
@@ -58,7 +60,7 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 		return NULL;
 	}
 	w->stats = p->stats;
-	w->sampling = p->sampling;
+	w->policy = p->policy;
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
 		struct st_side_stats *ss = &p->stats->side[side];
 
@@ -83,7 +85,11 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	}
 	w->mirror = st_mirror_worker_create(p->mirrors, p->tx_queue,
 					    p->clone_pool, p->stats, socket);
-	if (w->mirror == NULL) {
+	if (w->mirror != NULL)
+		w->verdict = st_verdict_create(w->mirror, p->stats, p->policy,
+					       p->policy->max_head_bytes,
+					       socket);
+	if (w->mirror == NULL || w->verdict == NULL) {
 		snprintf(err, errlen, "worker on lcore %u: out of memory",
 			 p->lcore_id);
 		st_worker_free(w);
@@ -97,6 +103,7 @@ st_worker_free(struct st_worker *w)
 {
 	if (w == NULL)
 		return;
+	st_verdict_free(w->verdict);
 	st_mirror_worker_free(w->mirror);
 	st_flow_table_free(w->flows);
 	rte_free(w);
@@ -108,20 +115,6 @@ flush_all(struct st_worker *w)
 	st_txbuf_flush(&w->fwd[ST_SIDE_CLIENT]);
 	st_txbuf_flush(&w->fwd[ST_SIDE_SERVER]);
 	st_mirror_flush(w->mirror);
-}
-
-/* A flow counts once per mirror, with the first packet it sends there. */
-static inline void
-count_new_mirrored(struct st_worker_stats *stats, struct st_flow *flow,
-		   uint32_t mirrors)
-{
-	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
-
-	flow->mirrored |= (uint8_t)mirrors;
-	while (first != 0) {
-		stats->mirror[rte_bsf32(first)].flows++;
-		first &= first - 1;
-	}
 }
 
 /* One RX burst from @side: parse, find flows, copy the sampled ones and
@@ -160,13 +153,8 @@ process_burst(struct st_worker *w, enum st_side side, struct rte_mbuf **pkts,
 
 	/* Copies first: once an original is handed to TX it may be freed. */
 	for (i = 0; i < nb; i++) {
-		uint32_t mirrors = st_sample_mask(w->sampling, hashes[i]);
-
-		if (mirrors != 0) {
-			if (likely(flows[i] != NULL))
-				count_new_mirrored(stats, flows[i], mirrors);
-			st_mirror_send(w->mirror, pkts[i], mirrors);
-		}
+		st_verdict_packet(w->verdict, w->policy, flows[i], pkts[i],
+				  &info[i], hashes[i], now_tsc);
 		st_txbuf_add(&w->fwd[side], pkts[i]);
 	}
 	stats->side[side].rx_packets += nb;
@@ -190,6 +178,7 @@ st_worker_main(void *arg)
 
 		if (unlikely(now_tsc - prev_drain_tsc > drain_tsc)) {
 			flush_all(w);
+			st_verdict_expire(w->verdict, w->policy, now_tsc);
 			w->stats->flows_expired += st_flow_table_expire(
 				w->flows, now_tsc, EXPIRE_BUDGET);
 			prev_drain_tsc = now_tsc;

@@ -13,8 +13,8 @@
 
 #include <rte_mempool.h>
 
-#include "flow.h"
 #include "mirror.h"
+#include "policy.h"
 #include "stats.h"
 
 struct st_worker;
@@ -26,7 +26,7 @@ struct st_worker_params {
 	uint16_t rx_queue[ST_SIDE_COUNT]; /* RX queue polled on each port */
 	uint8_t polls[ST_SIDE_COUNT];	/* whether it polls that port */
 	const struct st_mirror_set *mirrors;
-	const struct st_sample_policy *sampling; /* bit i: mirror i */
+	const struct st_policy *policy;	/* what each flow gets */
 	struct rte_mempool *clone_pool;
 	struct st_worker_stats *stats;	/* counters it owns */
 	const struct st_flow_table_conf *flow_table;

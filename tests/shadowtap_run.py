@@ -20,7 +20,7 @@ _run_ids = itertools.count()
 @dataclass
 class Mirror:
     name: str
-    percent: float
+    percent: float | None   # None: leave it to the config's default
 
 
 @dataclass
@@ -61,8 +61,9 @@ def _config(mirrors, extra):
     if mirrors:
         lines.append("mirrors:")
     for i, m in enumerate(mirrors):
-        lines += [f"  - name: {m.name}", f"    port: net_pcap{i + 2}",
-                  f"    percent: {m.percent}"]
+        lines += [f"  - name: {m.name}", f"    port: net_pcap{i + 2}"]
+        if m.percent is not None:   # None: the config's default
+            lines.append(f"    percent: {m.percent}")
     return "\n".join(lines) + "\n" + extra
 
 

@@ -132,6 +132,12 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 	}
 }
 
+struct rte_mbuf *
+st_mirror_hold(struct st_mirror_worker *mw, struct rte_mbuf *m)
+{
+	return rte_pktmbuf_clone(m, mw->clone_pool);
+}
+
 void
 st_mirror_flush(struct st_mirror_worker *mw)
 {

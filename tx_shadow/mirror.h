@@ -73,6 +73,16 @@ void st_mirror_worker_free(struct st_mirror_worker *mw);
 void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		    uint32_t sessions);
 
+/**
+ * Keep a reference to @p m for a later st_mirror_send(), without copying
+ * its data: a clone from the clone pool, so that what is held is bounded
+ * like every other copy. The caller frees it.
+ *
+ * @return the reference, or NULL when the clone pool is empty
+ */
+struct rte_mbuf *st_mirror_hold(struct st_mirror_worker *mw,
+				struct rte_mbuf *m);
+
 /** Send whatever copies are buffered. */
 void st_mirror_flush(struct st_mirror_worker *mw);
 

@@ -1,0 +1,397 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include "verdict.h"
+
+#include <netinet/in.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "http.h"
+
+/* Request heads gathered at once per worker; a head that finds no slot is
+ * decided on its first segment. */
+#define HEADS_PER_WORKER 256
+/* Segments of one head held for the shadow; a head in more pieces than
+ * this is decided on what the first ones said. */
+#define HEAD_MAX_SEGMENTS 32
+/* Requests looked at in one segment (pipelining). */
+#define MAX_REQUESTS_PER_SEGMENT 8
+
+_Static_assert(HEADS_PER_WORKER < UINT16_MAX, "st_flow.head is 16 bits");
+_Static_assert(ST_MAX_ROUTES < ST_FLOW_ROUTE_DEFAULT,
+	       "route indexes must fit below the special values");
+
+/* A request head being gathered over TCP segments. */
+struct head {
+	struct st_flow *flow;
+	uint64_t started_tsc;
+	uint32_t flow_hash;
+	uint32_t next_seq;	/* where the next segment must start */
+	uint32_t len;		/* bytes in buf */
+	uint8_t swapped;	/* the direction it came in (ST_PKT_SWAPPED) */
+	uint8_t nb_held;
+	struct rte_mbuf *held[HEAD_MAX_SEGMENTS];
+	uint8_t *buf;
+};
+
+struct st_verdict {
+	struct st_mirror_worker *mirror;
+	struct st_worker_stats *stats;
+	struct st_classifier_scratch *scratch;
+	uint64_t head_timeout_tsc;
+	uint32_t buf_size;
+	uint16_t nb_free;
+	uint16_t free_slot[HEADS_PER_WORKER];
+	uint16_t nb_used;
+	uint16_t used_slot[HEADS_PER_WORKER];	/* for the expiry sweep */
+	struct head heads[HEADS_PER_WORKER];
+};
+
+struct st_verdict *
+st_verdict_create(struct st_mirror_worker *mirror,
+		  struct st_worker_stats *stats, const struct st_policy *policy,
+		  uint32_t max_head_bytes, int socket)
+{
+	struct st_verdict *v;
+	uint8_t *bufs;
+	unsigned int i;
+
+	v = rte_zmalloc_socket("st_verdict", sizeof(*v), RTE_CACHE_LINE_SIZE,
+			       socket);
+	bufs = rte_malloc_socket("st_heads",
+				 (size_t)HEADS_PER_WORKER * max_head_bytes, 0,
+				 socket);
+	if (v == NULL || bufs == NULL ||
+	    st_classifier_scratch_alloc(policy->classifier, &v->scratch) != 0) {
+		rte_free(bufs);
+		rte_free(v);
+		return NULL;
+	}
+	v->mirror = mirror;
+	v->stats = stats;
+	v->buf_size = max_head_bytes;
+	v->head_timeout_tsc = rte_get_tsc_hz() * ST_FLOW_HEAD_TIMEOUT_MS / 1000;
+	for (i = 0; i < HEADS_PER_WORKER; i++) {
+		v->heads[i].buf = bufs + (size_t)i * max_head_bytes;
+		v->free_slot[i] = (uint16_t)(HEADS_PER_WORKER - 1 - i);
+	}
+	v->nb_free = HEADS_PER_WORKER;
+	return v;
+}
+
+static void
+drop_held(struct head *h)
+{
+	rte_pktmbuf_free_bulk(h->held, h->nb_held);
+	h->nb_held = 0;
+}
+
+void
+st_verdict_free(struct st_verdict *v)
+{
+	unsigned int i;
+
+	if (v == NULL)
+		return;
+	for (i = 0; i < v->nb_used; i++)
+		drop_held(&v->heads[v->used_slot[i]]);
+	st_classifier_scratch_free(v->scratch);
+	rte_free(v->heads[0].buf);
+	rte_free(v);
+}
+
+static inline unsigned int
+route_stats_index(const struct st_flow *flow)
+{
+	return flow->route < ST_MAX_ROUTES ? flow->route :
+					     ST_ROUTE_STATS_DEFAULT;
+}
+
+/* Copy a packet to @p mirrors and count it for the flow and its route. */
+static void
+mirror_out(struct st_verdict *v, struct st_flow *flow, struct rte_mbuf *m,
+	   uint32_t mirrors)
+{
+	struct st_route_stats *rs = &v->stats->route[route_stats_index(flow)];
+	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
+
+	/* A flow counts once per mirror, with its first copy there. */
+	flow->mirrored |= (uint8_t)mirrors;
+	while (first != 0) {
+		v->stats->mirror[rte_bsf32(first)].flows++;
+		first &= first - 1;
+	}
+	rs->packets++;
+	rs->bytes += rte_pktmbuf_pkt_len(m);
+	st_mirror_send(v->mirror, m, mirrors);
+}
+
+/* A request head says which route the flow follows from now on. */
+static void
+classify(struct st_verdict *v, const struct st_policy *policy,
+	 struct st_flow *flow, const uint8_t *head, uint32_t len,
+	 enum st_http_method method, uint32_t flow_hash)
+{
+	int route = st_classifier_match(policy->classifier, v->scratch, head,
+					len, method);
+	struct st_route_stats *rs;
+
+	flow->route = route >= 0 ? (uint8_t)route : ST_FLOW_ROUTE_DEFAULT;
+	flow->write = (ST_HTTP_WRITE_METHODS >> method) & 1;
+	rs = &v->stats->route[route_stats_index(flow)];
+	rs->requests++;
+	if (st_policy_mirrors(policy, flow, flow_hash) == 0) {
+		flow->selected = 0;
+	} else if (flow->selected != flow->route + 1) {
+		/* Counted when a run of requests of a route starts to
+		 * select the flow, not for each of them. */
+		flow->selected = (uint8_t)(flow->route + 1);
+		rs->flows++;
+	}
+}
+
+static inline uint32_t
+tcp_seq(const struct rte_mbuf *m, const struct st_pkt_info *info)
+{
+	const uint8_t *th = rte_pktmbuf_mtod(m, const uint8_t *) + info->l4_off;
+
+	return (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 |
+	       (uint32_t)th[6] << 8 | th[7];
+}
+
+/* Decide a gathered head on what it holds, and send what it held. */
+static void
+head_finish(struct st_verdict *v, const struct st_policy *policy,
+	    uint16_t slot)
+{
+	struct head *h = &v->heads[slot];
+	struct st_flow *flow = h->flow;
+	int method = st_http_request_method(h->buf, h->len);
+	uint32_t mirrors;
+	unsigned int i;
+
+	/* A prefix of a method that never completed is no request: the
+	 * flow keeps the verdict it had. */
+	if (method >= 0)
+		classify(v, policy, flow, h->buf, h->len,
+			 (enum st_http_method)method, h->flow_hash);
+	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
+	for (i = 0; i < h->nb_held; i++)
+		if (mirrors != 0)
+			mirror_out(v, flow, h->held[i], mirrors);
+	drop_held(h);
+	flow->head = 0;
+
+	for (i = 0; i < v->nb_used; i++)
+		if (v->used_slot[i] == slot) {
+			v->used_slot[i] = v->used_slot[--v->nb_used];
+			break;
+		}
+	v->free_slot[v->nb_free++] = slot;
+}
+
+static void
+head_hold(struct st_verdict *v, struct head *h, struct rte_mbuf *m)
+{
+	struct rte_mbuf *ref = st_mirror_hold(v->mirror, m);
+
+	if (likely(ref != NULL))
+		h->held[h->nb_held++] = ref;
+	else
+		v->stats->http_hold_failed++;
+}
+
+/* Append the part of a segment not seen yet. Returns whether the head is
+ * complete, or has to be decided on what it holds. */
+static bool
+head_append(struct st_verdict *v, const struct st_policy *policy,
+	    struct head *h, const uint8_t *data, uint32_t len, uint32_t seq)
+{
+	uint32_t skip = h->next_seq - seq;	/* a retransmitted part */
+	uint32_t room = RTE_MIN(policy->max_head_bytes, v->buf_size) - h->len;
+	uint32_t n;
+
+	if (skip < len) {
+		n = RTE_MIN(len - skip, room);
+		memcpy(h->buf + h->len, data + skip, n);
+		h->len += n;
+		h->next_seq = seq + len;
+	}
+	if (st_http_head_length(h->buf, h->len) > 0)
+		return true;
+	if (h->len == RTE_MIN(policy->max_head_bytes, v->buf_size) ||
+	    h->nb_held == HEAD_MAX_SEGMENTS) {
+		v->stats->http_heads_partial++;
+		return true;
+	}
+	return false;
+}
+
+/* A segment of a flow whose request head is still incomplete. */
+static void
+head_continue(struct st_verdict *v, const struct st_policy *policy,
+	      struct st_flow *flow, struct rte_mbuf *m,
+	      const struct st_pkt_info *info, uint32_t flow_hash)
+{
+	uint16_t slot = (uint16_t)(flow->head - 1);
+	struct head *h = &v->heads[slot];
+	uint32_t seq, mirrors;
+
+	/* The other direction, or no data: the verdict so far holds. */
+	if ((info->flags & ST_PKT_SWAPPED) != h->swapped ||
+	    info->payload_len == 0) {
+		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+		if (mirrors != 0)
+			mirror_out(v, flow, m, mirrors);
+		return;
+	}
+	seq = tcp_seq(m, info);
+	/* Data beyond a gap: the head is decided on what came before, and
+	 * this segment follows that decision. */
+	if ((int32_t)(seq - h->next_seq) > 0) {
+		v->stats->http_heads_partial++;
+		head_finish(v, policy, slot);
+		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+		if (mirrors != 0)
+			mirror_out(v, flow, m, mirrors);
+		return;
+	}
+	head_hold(v, h, m);
+	if (head_append(v, policy, h,
+			rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off,
+			info->payload_len, seq))
+		head_finish(v, policy, slot);
+}
+
+/* Start gathering a head that does not fit in its first segment. Returns
+ * false when no slot is free. */
+static bool
+head_start(struct st_verdict *v, const struct st_policy *policy,
+	   struct st_flow *flow, struct rte_mbuf *m,
+	   const struct st_pkt_info *info, uint32_t flow_hash,
+	   const uint8_t *data, uint32_t len, uint64_t now_tsc)
+{
+	uint16_t slot;
+	struct head *h;
+
+	if (unlikely(v->nb_free == 0))
+		return false;
+	slot = v->free_slot[--v->nb_free];
+	v->used_slot[v->nb_used++] = slot;
+	h = &v->heads[slot];
+	h->flow = flow;
+	h->started_tsc = now_tsc;
+	h->flow_hash = flow_hash;
+	h->swapped = info->flags & ST_PKT_SWAPPED;
+	h->len = 0;
+	h->nb_held = 0;
+	flow->head = (uint16_t)(slot + 1);
+	v->stats->http_heads_split++;
+	head_hold(v, h, m);
+	/* The request starts where this segment's data does. */
+	h->next_seq = tcp_seq(m, info);
+	if (head_append(v, policy, h, data, len, h->next_seq))
+		head_finish(v, policy, slot);
+	return true;
+}
+
+/*
+ * A TCP segment with data and no head pending: classify every complete
+ * request head it holds (pipelining), the last one setting the flow's
+ * verdict. Returns the mirrors of the segment (those of any request in
+ * it), or sends it itself when it starts a split head.
+ */
+static void
+request_segment(struct st_verdict *v, const struct st_policy *policy,
+		struct st_flow *flow, struct rte_mbuf *m,
+		const struct st_pkt_info *info, uint32_t flow_hash,
+		uint64_t now_tsc)
+{
+	const uint8_t *data =
+		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off;
+	uint32_t len = info->payload_len, off = 0, head_len;
+	uint32_t mirrors = 0;
+	int method, n;
+
+	for (n = 0; n < MAX_REQUESTS_PER_SEGMENT && off < len; n++) {
+		int64_t body;
+
+		method = st_http_request_method(data + off, len - off);
+		if (method == ST_HTTP_NOT_REQUEST)
+			break;
+		head_len = st_http_head_length(data + off, len - off);
+		if (head_len == 0) {
+			/* Only a head that starts the segment is gathered:
+			 * the segment itself is what is held. */
+			if (off == 0 && head_start(v, policy, flow, m, info,
+						   flow_hash, data, len,
+						   now_tsc))
+				return;
+			if (method < 0)
+				break;
+			/* No slot, or a pipelined head cut by the segment's
+			 * end: decided on what is there. */
+			v->stats->http_heads_partial++;
+			head_len = len - off;
+		}
+		classify(v, policy, flow, data + off, head_len,
+			 (enum st_http_method)method, flow_hash);
+		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
+		body = st_http_body_length(data + off, head_len);
+		if (body < 0)
+			break;
+		off += head_len + (uint32_t)RTE_MIN(body, (int64_t)len);
+	}
+	if (n == 0)	/* not a request start: the flow's verdict holds */
+		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+	if (mirrors != 0)
+		mirror_out(v, flow, m, mirrors);
+}
+
+void
+st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
+		  struct st_flow *flow, struct rte_mbuf *m,
+		  const struct st_pkt_info *info, uint32_t flow_hash,
+		  uint64_t now_tsc)
+{
+	uint32_t mirrors;
+
+	/* No room to remember the flow: no verdict to follow, no copy. */
+	if (unlikely(flow == NULL))
+		return;
+	if (policy->http && info->l4_proto == IPPROTO_TCP) {
+		if (flow->head != 0) {
+			head_continue(v, policy, flow, m, info, flow_hash);
+			return;
+		}
+		if (info->payload_len > 0) {
+			request_segment(v, policy, flow, m, info, flow_hash,
+					now_tsc);
+			return;
+		}
+	}
+	mirrors = st_policy_mirrors(policy, flow, flow_hash);
+	if (mirrors != 0)
+		mirror_out(v, flow, m, mirrors);
+}
+
+void
+st_verdict_expire(struct st_verdict *v, const struct st_policy *policy,
+		  uint64_t now_tsc)
+{
+	unsigned int i = 0;
+
+	while (i < v->nb_used) {
+		uint16_t slot = v->used_slot[i];
+
+		if (now_tsc - v->heads[slot].started_tsc > v->head_timeout_tsc) {
+			v->stats->http_heads_partial++;
+			head_finish(v, policy, slot);	/* moves a slot here */
+		} else {
+			i++;
+		}
+	}
+}
