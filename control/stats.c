@@ -200,7 +200,7 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 			total.side[i].dropped_packets);
 	for (i = 0; i < cfg->nb_mirrors; i++)
 		fprintf(out,
-			"mirror %-8s %g%%  mirrored %" PRIu64
+			"mirror %-8s (default %g%%)  mirrored %" PRIu64
 			" packets in %" PRIu64 " flows  dropped %" PRIu64 "\n",
 			cfg->mirrors[i].name, cfg->mirrors[i].percent,
 			total.mirror[i].packets, total.mirror[i].flows,
