@@ -15,11 +15,9 @@ static const char *const drop_names[ST_DROP_CAUSES] = {
 	"ring_full", "no_mbuf", "link_down"
 };
 
-/* Sum every counter of every worker. Workers may be running: each word is
- * read once, atomically, so totals are consistent per counter. */
-static void
-sum_workers(struct st_worker_stats *total,
-	    const struct st_worker_stats *workers, unsigned int nb_workers)
+void
+st_stats_sum(struct st_worker_stats *total,
+	     const struct st_worker_stats *workers, unsigned int nb_workers)
 {
 	const size_t words = sizeof(*total) / sizeof(uint64_t);
 	uint64_t *t = (uint64_t *)total;
@@ -149,7 +147,7 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 	struct st_worker_stats total, one;
 	unsigned int i;
 
-	sum_workers(&total, workers, nb_workers);
+	st_stats_sum(&total, workers, nb_workers);
 	fprintf(out, "{\n");
 	write_totals(out, &total, cfg->nb_mirrors, "  ");
 	fprintf(out, ",\n  \"ports\": {\n");
@@ -173,7 +171,7 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 		    &total.route[ST_ROUTE_STATS_DEFAULT]);
 	fprintf(out, ",\n  \"workers\": [\n");
 	for (i = 0; i < nb_workers; i++) {
-		sum_workers(&one, &workers[i], 1);
+		st_stats_sum(&one, &workers[i], 1);
 		fprintf(out, "    {\n      \"lcore\": %u,\n", lcores[i]);
 		write_totals(out, &one, cfg->nb_mirrors, "      ");
 		fprintf(out, "\n    }%s\n", i + 1 < nb_workers ? "," : "");
@@ -190,7 +188,7 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 	struct st_worker_stats total;
 	unsigned int i;
 
-	sum_workers(&total, workers, nb_workers);
+	st_stats_sum(&total, workers, nb_workers);
 	for (i = 0; i < ST_SIDE_COUNT; i++)
 		fprintf(out,
 			"%-8s rx %" PRIu64 "  forwarded %" PRIu64

@@ -58,6 +58,15 @@ struct st_route_stats {
 
 #define ST_ROUTE_STATS_DEFAULT ST_MAX_ROUTES
 
+/*
+ * How long worker loop iterations that handled packets take: a histogram
+ * with these upper bounds in nanoseconds, plus one bucket above the last.
+ */
+#define ST_ITER_BUCKETS 12
+#define ST_ITER_BOUNDS_NS                                                 \
+	{ 250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,  \
+	  256000 }
+
 struct st_worker_stats {
 	struct st_side_stats side[ST_SIDE_COUNT];
 	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
@@ -67,11 +76,21 @@ struct st_worker_stats {
 					 * long, a gap, a timeout, no slot */
 	uint64_t http_hold_failed;	/* segments of a split head that could
 					 * not be held for the shadow */
+	uint64_t iter_count[ST_ITER_BUCKETS];	/* not cumulative */
+	uint64_t iter_tsc_sum;			/* total TSC of those */
 	uint64_t malformed_packets;	/* IP headers that failed validation */
 	uint64_t flows_created;
 	uint64_t flows_expired;
 	uint64_t flow_table_full;	/* packets whose flow found no slot */
 } __rte_cache_aligned;
+
+/**
+ * Sum the counters of @p nb_workers workers into @p total. Safe while the
+ * workers run: each counter is read once, atomically.
+ */
+void st_stats_sum(struct st_worker_stats *total,
+		  const struct st_worker_stats *workers,
+		  unsigned int nb_workers);
 
 /**
  * Write the counters of @p nb_workers workers as one JSON document.

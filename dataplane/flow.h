@@ -108,6 +108,7 @@ struct st_flow {
 	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
 	uint8_t closing;	/* RST or FIN both ways: expire soon */
 	uint8_t route;		/* what its last request matched (policy.h) */
+	uint8_t routes_generation;	/* of the route table it refers to */
 	uint8_t write;		/* its last request was a write */
 	uint8_t selected;	/* its last request selected it for a mirror */
 	uint16_t head;		/* 1 + index of a pending request head, or 0 */

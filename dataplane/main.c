@@ -4,8 +4,8 @@
  * port. Every original is forwarded untouched; a deterministic, per-flow
  * sample is copied, zero-copy, to shadow ports.
  *
- *   shadowtap [EAL options] -- --config FILE [--idle-exit MS]
- *             [--stats-file FILE]
+ *   shadowtap [EAL options] -- --config FILE [--socket PATH]
+ *             [--idle-exit MS] [--stats-file FILE]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,25 +24,30 @@
 #include <rte_mbuf.h>
 
 #include "config.h"
-#include "txbuf.h"
+#include "ctl.h"
 #include "mirror.h"
-#include "policy.h"
 #include "port.h"
+#include "runtime.h"
 #include "stats.h"
+#include "txbuf.h"
 #include "worker.h"
 
 #define MEMPOOL_CACHE 256
-#define CONTROL_PERIOD_US 10000
+#define CONTROL_PERIOD_MS 10
 #define LINK_POLL_PERIOD_MS 100
+#define DEFAULT_SOCKET "/run/shadowtap/ctl.sock"
 
 struct options {
 	const char *config_path;
+	const char *socket_path;
 	const char *stats_path;
 	uint64_t idle_exit_ms;	/* 0: run until a signal */
 };
 
 struct app {
-	struct st_config cfg;
+	/* The config as started: ports, mirrors and sizes never change
+	 * while running; routes and percents do, in the runtime's view. */
+	struct st_config *cfg;
 	unsigned int nb_workers;
 	unsigned int lcores[RTE_MAX_LCORE];
 	struct st_worker *workers[RTE_MAX_LCORE];
@@ -50,7 +55,8 @@ struct app {
 	struct rte_mempool *data_pool[RTE_MAX_NUMA_NODES];
 	struct rte_mempool *clone_pool[RTE_MAX_NUMA_NODES];
 	struct st_mirror_set *mirrors;
-	struct st_policy *policy;
+	struct st_runtime *runtime;
+	struct st_ctl *ctl;
 };
 
 static volatile sig_atomic_t signalled;
@@ -65,9 +71,11 @@ static void
 usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s [EAL options] -- --config FILE [--idle-exit MS] "
-		"[--stats-file FILE]\n"
+		"usage: %s [EAL options] -- --config FILE [--socket PATH] "
+		"[--idle-exit MS] [--stats-file FILE]\n"
 		"  --config FILE      YAML configuration (see README)\n"
+		"  --socket PATH      control socket (default "
+		DEFAULT_SOCKET ")\n"
 		"  --idle-exit MS     stop once every RX queue has been empty "
 		"for MS ms\n"
 		"  --stats-file FILE  write the final counters there as JSON\n",
@@ -79,6 +87,7 @@ parse_options(int argc, char **argv, struct options *opt)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 'S' },
 		{ "idle-exit", required_argument, NULL, 'i' },
 		{ "stats-file", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -88,10 +97,14 @@ parse_options(int argc, char **argv, struct options *opt)
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
+	opt->socket_path = DEFAULT_SOCKET;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			opt->config_path = optarg;
+			break;
+		case 'S':
+			opt->socket_path = optarg;
 			break;
 		case 'i':
 			errno = 0;
@@ -135,7 +148,7 @@ parse_options(int argc, char **argv, struct options *opt)
 static void
 create_pools(struct app *app, unsigned int nb_ports)
 {
-	const unsigned int nb_mirrors = app->cfg.nb_mirrors;
+	const unsigned int nb_mirrors = app->cfg->nb_mirrors;
 	const unsigned int w = app->nb_workers;
 	unsigned int clones = w * nb_mirrors * (ST_TX_DESC + ST_BURST) +
 			      (w + 1) * MEMPOOL_CACHE;
@@ -188,7 +201,7 @@ pool_near(struct app *app, uint16_t port_id)
 static void
 setup_ports(struct app *app, uint16_t nb_rxq[ST_SIDE_COUNT])
 {
-	const struct st_config *cfg = &app->cfg;
+	const struct st_config *cfg = app->cfg;
 	const uint16_t wire[ST_SIDE_COUNT] = { cfg->client.port_id,
 					       cfg->server.port_id };
 	const char *const role[ST_SIDE_COUNT] = { "client", "server" };
@@ -233,28 +246,26 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 	unsigned int i;
 	int side;
 
-	app->stats = rte_zmalloc("st_stats",
-				 sizeof(*app->stats) * app->nb_workers,
-				 RTE_CACHE_LINE_SIZE);
-	if (app->stats == NULL)
-		rte_exit(EXIT_FAILURE, "out of memory for counters\n");
 	for (i = 0; i < app->nb_workers; i++) {
 		int socket = (int)rte_lcore_to_socket_id(app->lcores[i]);
 
 		memset(&p, 0, sizeof(p));
 		p.lcore_id = app->lcores[i];
+		p.index = i;
 		p.tx_queue = (uint16_t)i;
-		p.port[ST_SIDE_CLIENT] = app->cfg.client.port_id;
-		p.port[ST_SIDE_SERVER] = app->cfg.server.port_id;
+		p.port[ST_SIDE_CLIENT] = app->cfg->client.port_id;
+		p.port[ST_SIDE_SERVER] = app->cfg->server.port_id;
 		for (side = 0; side < ST_SIDE_COUNT; side++) {
 			p.polls[side] = i < nb_rxq[side];
 			p.rx_queue[side] = (uint16_t)i;
 		}
 		p.mirrors = app->mirrors;
-		p.policy = app->policy;
+		p.policy = st_runtime_policy_slot(app->runtime);
+		p.qsbr = st_runtime_qsbr(app->runtime);
+		p.max_head_bytes = app->cfg->http.max_head_bytes;
 		p.clone_pool = app->clone_pool[socket];
 		p.stats = &app->stats[i];
-		p.flow_table = &app->cfg.flow_table;
+		p.flow_table = &app->cfg->flow_table;
 		app->workers[i] = st_worker_create(&p, err, sizeof(err));
 		if (app->workers[i] == NULL)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
@@ -291,7 +302,8 @@ all_idle(const struct app *app, uint64_t now_tsc, uint64_t idle_tsc)
 	return true;
 }
 
-/* The main lcore watches: signals, idleness, shadow links. */
+/* The main lcore is the control thread: the control socket, signals,
+ * idleness, shadow links. */
 static void
 control_loop(struct app *app, const struct options *opt)
 {
@@ -308,8 +320,16 @@ control_loop(struct app *app, const struct options *opt)
 		}
 		if (opt->idle_exit_ms != 0 && all_idle(app, now_tsc, idle_tsc))
 			break;
-		usleep(CONTROL_PERIOD_US);
+		st_ctl_poll(app->ctl, CONTROL_PERIOD_MS);
 	}
+}
+
+static int
+apply_config(void *arg, struct st_config *cfg, uint32_t mirrors_enabled,
+	     bool recompile, char *err, size_t errlen)
+{
+	return st_runtime_apply(arg, cfg, mirrors_enabled, recompile, err,
+				errlen);
 }
 
 /* Without routes shadowtap does not read HTTP: a mirror's percent then
@@ -330,8 +350,9 @@ warn_unrouted_writes(const struct st_config *cfg)
 				cfg->mirrors[i].percent);
 }
 
+/* The counters, named by the configuration running last. */
 static int
-write_stats_file(const struct app *app, const char *path)
+write_stats_file(struct app *app, const char *path)
 {
 	FILE *f = fopen(path, "w");
 	int ret;
@@ -340,8 +361,8 @@ write_stats_file(const struct app *app, const char *path)
 		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	ret = st_stats_write_json(f, &app->cfg, app->stats, app->lcores,
-				  app->nb_workers);
+	ret = st_stats_write_json(f, st_runtime_view(app->runtime)->cfg,
+				  app->stats, app->lcores, app->nb_workers);
 	if (fclose(f) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret != 0)
@@ -356,12 +377,28 @@ stop_port(uint16_t port_id)
 	rte_eth_dev_close(port_id);
 }
 
+/* Load and check the config; the runtime will own it. */
+static struct st_config *
+load_config(const char *path)
+{
+	struct st_config *cfg = malloc(sizeof(*cfg));
+	char err[512];
+
+	if (cfg == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for the config\n");
+	if (st_config_load(path, cfg, err, sizeof(err)) != 0 ||
+	    st_config_resolve(cfg, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	return cfg;
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct app app;
 	struct options opt;
 	uint16_t nb_rxq[ST_SIDE_COUNT];
+	struct st_config *cfg;
 	unsigned int lcore, i;
 	char err[512];
 	int ret;
@@ -375,35 +412,50 @@ main(int argc, char **argv)
 	if (parse_options(argc, argv, &opt) != 0)
 		rte_exit(EXIT_FAILURE, "bad arguments\n");
 
-	if (st_config_load(opt.config_path, &app.cfg, err, sizeof(err)) != 0 ||
-	    st_config_resolve(&app.cfg, err, sizeof(err)) != 0 ||
-	    st_policy_create(&app.cfg, &app.policy, err, sizeof(err)) != 0)
-		rte_exit(EXIT_FAILURE, "%s\n", err);
-	warn_unrouted_writes(&app.cfg);
-
+	cfg = load_config(opt.config_path);
+	warn_unrouted_writes(cfg);
 	RTE_LCORE_FOREACH_WORKER(lcore)
 		app.lcores[app.nb_workers++] = lcore;
 	if (app.nb_workers == 0)
 		rte_exit(EXIT_FAILURE, "no worker lcore: the main lcore only "
 			 "controls; give at least two lcores (-l 0,1)\n");
+	app.stats = rte_zmalloc("st_stats",
+				sizeof(*app.stats) * app.nb_workers,
+				RTE_CACHE_LINE_SIZE);
+	if (app.stats == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for counters\n");
+	/* A copy stays here: the runtime's changes as it runs, this one
+	 * does not, and ports and mirrors are set up from it. */
+	app.cfg = malloc(sizeof(*app.cfg));
+	if (app.cfg == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for the config\n");
+	*app.cfg = *cfg;
+	if (st_runtime_create(cfg, app.nb_workers, app.stats, app.lcores,
+			      &app.runtime, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
 
-	create_pools(&app, 2 + app.cfg.nb_mirrors);
+	create_pools(&app, 2 + app.cfg->nb_mirrors);
 	setup_ports(&app, nb_rxq);
-	app.mirrors = st_mirror_set_create(&app.cfg);
+	app.mirrors = st_mirror_set_create(app.cfg);
 	if (app.mirrors == NULL)
 		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
 	create_workers(&app, nb_rxq);
+	if (st_ctl_start(opt.socket_path, st_runtime_view(app.runtime),
+			 apply_config, app.runtime, &app.ctl, err,
+			 sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
 
-	start_port(app.cfg.client.port_id);
-	start_port(app.cfg.server.port_id);
-	for (i = 0; i < app.cfg.nb_mirrors; i++)
-		start_port(app.cfg.mirrors[i].port.port_id);
+	start_port(app.cfg->client.port_id);
+	start_port(app.cfg->server.port_id);
+	for (i = 0; i < app.cfg->nb_mirrors; i++)
+		start_port(app.cfg->mirrors[i].port.port_id);
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	printf("shadowtap: forwarding between ports %u and %u with %u "
-	       "worker(s), %u mirror(s)\n", app.cfg.client.port_id,
-	       app.cfg.server.port_id, app.nb_workers, app.cfg.nb_mirrors);
+	       "worker(s), %u mirror(s), control socket %s\n",
+	       app.cfg->client.port_id, app.cfg->server.port_id,
+	       app.nb_workers, app.cfg->nb_mirrors, opt.socket_path);
 	fflush(stdout);
 	for (i = 0; i < app.nb_workers; i++)
 		rte_eal_remote_launch(st_worker_main, app.workers[i],
@@ -414,21 +466,24 @@ main(int argc, char **argv)
 	for (i = 0; i < app.nb_workers; i++)
 		st_worker_stop(app.workers[i]);
 	rte_eal_mp_wait_lcore();
+	st_ctl_stop(app.ctl);
 
 	ret = 0;
-	st_stats_print_summary(stdout, &app.cfg, app.stats, app.nb_workers);
+	st_stats_print_summary(stdout, st_runtime_view(app.runtime)->cfg,
+			       app.stats, app.nb_workers);
 	if (opt.stats_path != NULL &&
 	    write_stats_file(&app, opt.stats_path) != 0)
 		ret = EXIT_FAILURE;
 
-	stop_port(app.cfg.client.port_id);
-	stop_port(app.cfg.server.port_id);
-	for (i = 0; i < app.cfg.nb_mirrors; i++)
-		stop_port(app.cfg.mirrors[i].port.port_id);
+	stop_port(app.cfg->client.port_id);
+	stop_port(app.cfg->server.port_id);
+	for (i = 0; i < app.cfg->nb_mirrors; i++)
+		stop_port(app.cfg->mirrors[i].port.port_id);
 	for (i = 0; i < app.nb_workers; i++)
 		st_worker_free(app.workers[i]);
 	st_mirror_set_free(app.mirrors);
-	st_policy_free(app.policy);
+	st_runtime_free(app.runtime);
+	free(app.cfg);
 	rte_free(app.stats);
 	rte_eal_cleanup();
 	return ret;

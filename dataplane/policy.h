@@ -4,8 +4,8 @@
 
 /*
  * The compiled policy: what each flow gets, from the config. Immutable once
- * built and shared read-only by every worker, so a new one can be swapped
- * in by pointer while they run.
+ * built and shared read-only by every worker, so that a new one can be
+ * swapped in by pointer while they run (see runtime.h).
  *
  * A flow's verdict depends on what its last request start said (its
  * "route" in struct st_flow) and on its hash, and is recomputed for every
@@ -26,28 +26,47 @@ struct st_policy_route {
 	uint64_t threshold;
 };
 
+/* The compiled routes and one classifier scratch per worker: shared by
+ * the policies that differ only in percents and switches. */
+struct st_policy_compiled;
+
 struct st_policy {
 	/* Requests are classified only when routes exist; without routes
 	 * shadowtap samples flows without looking at HTTP. */
 	bool http;
+	uint8_t routes_generation;	/* changes when the route table does */
 	uint32_t max_head_bytes;
+	uint32_t mirrors_enabled;	/* bit i: mirror i is on */
 	unsigned int nb_routes;
-	struct st_classifier *classifier;
+	struct st_policy_compiled *compiled;
 	struct st_sample_policy defaults;	/* mirrors' own percents */
 	struct st_policy_route route[ST_MAX_ROUTES];
 };
 
 /**
- * Build a policy from a loaded, resolved config: compiles the routes.
+ * Build a policy from a loaded, resolved config: compiles the routes, and
+ * a classifier scratch for each of @p nb_workers workers. Slow: control
+ * thread only.
  *
+ * @param previous  the policy running now, or NULL. With @p recompile
+ *                  false its compiled routes are shared (the route table
+ *                  must be the same; only percents and switches change);
+ *                  otherwise the routes get a new generation.
  * @return 0, or a negative errno with @p err naming the file, line and
  *         route of a bad regular expression
  */
-int st_policy_create(const struct st_config *cfg, struct st_policy **out,
-		     char *err, size_t errlen);
+int st_policy_create(const struct st_config *cfg, uint32_t mirrors_enabled,
+		     unsigned int nb_workers, const struct st_policy *previous,
+		     bool recompile, struct st_policy **out, char *err,
+		     size_t errlen);
 
 /** Free a policy no worker uses any more (NULL is fine). */
 void st_policy_free(struct st_policy *p);
+
+/** Classifier and worker @p worker's scratch for it. */
+const struct st_classifier *st_policy_classifier(const struct st_policy *p);
+struct st_classifier_scratch *st_policy_scratch(const struct st_policy *p,
+						unsigned int worker);
 
 /**
  * The mirrors a packet of @p flow goes to now.
@@ -59,13 +78,22 @@ st_policy_mirrors(const struct st_policy *p, const struct st_flow *flow,
 		  uint32_t flow_hash)
 {
 	const struct st_policy_route *r;
+	uint32_t mirrors;
 
-	if (flow->route == ST_FLOW_ROUTE_UNSET)
-		return st_sample_mask(&p->defaults, flow_hash);
-	if (flow->route == ST_FLOW_ROUTE_DEFAULT)
-		return flow->write ? 0 : st_sample_mask(&p->defaults, flow_hash);
-	r = &p->route[flow->route];
-	return st_sample(flow_hash, r->salt, r->threshold) ? r->mirrors : 0;
+	/* A route index from an older route table means nothing now: the
+	 * flow follows the defaults until its next request. */
+	if (flow->route == ST_FLOW_ROUTE_UNSET ||
+	    flow->routes_generation != p->routes_generation)
+		mirrors = st_sample_mask(&p->defaults, flow_hash);
+	else if (flow->route == ST_FLOW_ROUTE_DEFAULT)
+		mirrors = flow->write ? 0 :
+					st_sample_mask(&p->defaults, flow_hash);
+	else if (r = &p->route[flow->route],
+		 st_sample(flow_hash, r->salt, r->threshold))
+		mirrors = r->mirrors;
+	else
+		mirrors = 0;
+	return mirrors & p->mirrors_enabled;
 }
 
 #endif

@@ -40,7 +40,7 @@ struct head {
 struct st_verdict {
 	struct st_mirror_worker *mirror;
 	struct st_worker_stats *stats;
-	struct st_classifier_scratch *scratch;
+	unsigned int worker;		/* index of its classifier scratch */
 	uint64_t head_timeout_tsc;
 	uint32_t buf_size;
 	uint16_t nb_free;
@@ -52,7 +52,7 @@ struct st_verdict {
 
 struct st_verdict *
 st_verdict_create(struct st_mirror_worker *mirror,
-		  struct st_worker_stats *stats, const struct st_policy *policy,
+		  struct st_worker_stats *stats, unsigned int worker,
 		  uint32_t max_head_bytes, int socket)
 {
 	struct st_verdict *v;
@@ -64,14 +64,14 @@ st_verdict_create(struct st_mirror_worker *mirror,
 	bufs = rte_malloc_socket("st_heads",
 				 (size_t)HEADS_PER_WORKER * max_head_bytes, 0,
 				 socket);
-	if (v == NULL || bufs == NULL ||
-	    st_classifier_scratch_alloc(policy->classifier, &v->scratch) != 0) {
+	if (v == NULL || bufs == NULL) {
 		rte_free(bufs);
 		rte_free(v);
 		return NULL;
 	}
 	v->mirror = mirror;
 	v->stats = stats;
+	v->worker = worker;
 	v->buf_size = max_head_bytes;
 	v->head_timeout_tsc = rte_get_tsc_hz() * ST_FLOW_HEAD_TIMEOUT_MS / 1000;
 	for (i = 0; i < HEADS_PER_WORKER; i++) {
@@ -98,24 +98,28 @@ st_verdict_free(struct st_verdict *v)
 		return;
 	for (i = 0; i < v->nb_used; i++)
 		drop_held(&v->heads[v->used_slot[i]]);
-	st_classifier_scratch_free(v->scratch);
 	rte_free(v->heads[0].buf);
 	rte_free(v);
 }
 
+/* Where a flow's copies are counted: its route, if of this route table. */
 static inline unsigned int
-route_stats_index(const struct st_flow *flow)
+route_stats_index(const struct st_policy *policy, const struct st_flow *flow)
 {
-	return flow->route < ST_MAX_ROUTES ? flow->route :
-					     ST_ROUTE_STATS_DEFAULT;
+	return flow->route < ST_MAX_ROUTES &&
+			       flow->routes_generation ==
+				       policy->routes_generation ?
+		       flow->route :
+		       ST_ROUTE_STATS_DEFAULT;
 }
 
 /* Copy a packet to @p mirrors and count it for the flow and its route. */
 static void
-mirror_out(struct st_verdict *v, struct st_flow *flow, struct rte_mbuf *m,
-	   uint32_t mirrors)
+mirror_out(struct st_verdict *v, const struct st_policy *policy,
+	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors)
 {
-	struct st_route_stats *rs = &v->stats->route[route_stats_index(flow)];
+	struct st_route_stats *rs =
+		&v->stats->route[route_stats_index(policy, flow)];
 	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
 
 	/* A flow counts once per mirror, with its first copy there. */
@@ -135,13 +139,15 @@ classify(struct st_verdict *v, const struct st_policy *policy,
 	 struct st_flow *flow, const uint8_t *head, uint32_t len,
 	 enum st_http_method method, uint32_t flow_hash)
 {
-	int route = st_classifier_match(policy->classifier, v->scratch, head,
-					len, method);
+	int route = st_classifier_match(st_policy_classifier(policy),
+					st_policy_scratch(policy, v->worker),
+					head, len, method);
 	struct st_route_stats *rs;
 
 	flow->route = route >= 0 ? (uint8_t)route : ST_FLOW_ROUTE_DEFAULT;
+	flow->routes_generation = policy->routes_generation;
 	flow->write = (ST_HTTP_WRITE_METHODS >> method) & 1;
-	rs = &v->stats->route[route_stats_index(flow)];
+	rs = &v->stats->route[route_stats_index(policy, flow)];
 	rs->requests++;
 	if (st_policy_mirrors(policy, flow, flow_hash) == 0) {
 		flow->selected = 0;
@@ -181,7 +187,7 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
 	for (i = 0; i < h->nb_held; i++)
 		if (mirrors != 0)
-			mirror_out(v, flow, h->held[i], mirrors);
+			mirror_out(v, policy, flow, h->held[i], mirrors);
 	drop_held(h);
 	flow->head = 0;
 
@@ -245,7 +251,7 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 	    info->payload_len == 0) {
 		mirrors = st_policy_mirrors(policy, flow, flow_hash);
 		if (mirrors != 0)
-			mirror_out(v, flow, m, mirrors);
+			mirror_out(v, policy, flow, m, mirrors);
 		return;
 	}
 	seq = tcp_seq(m, info);
@@ -256,7 +262,7 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 		head_finish(v, policy, slot);
 		mirrors = st_policy_mirrors(policy, flow, flow_hash);
 		if (mirrors != 0)
-			mirror_out(v, flow, m, mirrors);
+			mirror_out(v, policy, flow, m, mirrors);
 		return;
 	}
 	head_hold(v, h, m);
@@ -348,7 +354,7 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 	if (n == 0)	/* not a request start: the flow's verdict holds */
 		mirrors = st_policy_mirrors(policy, flow, flow_hash);
 	if (mirrors != 0)
-		mirror_out(v, flow, m, mirrors);
+		mirror_out(v, policy, flow, m, mirrors);
 }
 
 void
@@ -375,7 +381,7 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 	}
 	mirrors = st_policy_mirrors(policy, flow, flow_hash);
 	if (mirrors != 0)
-		mirror_out(v, flow, m, mirrors);
+		mirror_out(v, policy, flow, m, mirrors);
 }
 
 void

@@ -31,13 +31,15 @@ struct st_verdict;
  *
  * @param mirror          the worker's mirror TX state
  * @param stats           the worker's counters
+ * @param worker          the worker's index (its classifier scratch in
+ *                        every policy)
  * @param max_head_bytes  largest head any policy of this run gathers
  * @param socket          NUMA socket for the memory
- * @return the state, or NULL when memory or a classifier scratch is short
+ * @return the state, or NULL when memory is short
  */
 struct st_verdict *st_verdict_create(struct st_mirror_worker *mirror,
 				     struct st_worker_stats *stats,
-				     const struct st_policy *policy,
+				     unsigned int worker,
 				     uint32_t max_head_bytes, int socket);
 
 /** Free the state, dropping anything still held. */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "worker.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <rte_cycles.h>
@@ -35,14 +36,42 @@ struct st_worker {
 	uint8_t polls[ST_SIDE_COUNT];
 	uint16_t port[ST_SIDE_COUNT];
 	uint16_t rx_queue[ST_SIDE_COUNT];
+	unsigned int index;
 	struct st_worker_stats *stats;
-	const struct st_policy *policy;
+	struct st_policy *const *policy;
+	struct rte_rcu_qsbr *qsbr;
+	uint64_t iter_bound_tsc[ST_ITER_BUCKETS - 1];
 	struct st_flow_table *flows;
 	struct st_mirror_worker *mirror;
 	struct st_verdict *verdict;
 	/* fwd[side]: originals that came in on @side, going out the other. */
 	struct st_txbuf fwd[ST_SIDE_COUNT];
 } __rte_cache_aligned;
+
+static void
+set_iter_bounds(struct st_worker *w)
+{
+	static const uint64_t bounds_ns[ST_ITER_BUCKETS - 1] =
+		ST_ITER_BOUNDS_NS;
+	unsigned int i;
+
+	for (i = 0; i < ST_ITER_BUCKETS - 1; i++)
+		w->iter_bound_tsc[i] = bounds_ns[i] * rte_get_tsc_hz() /
+				       NS_PER_S;
+}
+
+/* Time of a loop iteration that handled packets, into the histogram. */
+static inline void
+count_iteration(struct st_worker *w, uint64_t start_tsc)
+{
+	uint64_t tsc = rte_rdtsc() - start_tsc;
+	unsigned int b = 0;
+
+	while (b < ST_ITER_BUCKETS - 1 && tsc > w->iter_bound_tsc[b])
+		b++;
+	w->stats->iter_count[b]++;
+	w->stats->iter_tsc_sum += tsc;
+}
 
 struct st_worker *
 st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
@@ -59,8 +88,11 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 			 p->lcore_id);
 		return NULL;
 	}
+	w->index = p->index;
 	w->stats = p->stats;
 	w->policy = p->policy;
+	w->qsbr = p->qsbr;
+	set_iter_bounds(w);
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
 		struct st_side_stats *ss = &p->stats->side[side];
 
@@ -86,9 +118,8 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	w->mirror = st_mirror_worker_create(p->mirrors, p->tx_queue,
 					    p->clone_pool, p->stats, socket);
 	if (w->mirror != NULL)
-		w->verdict = st_verdict_create(w->mirror, p->stats, p->policy,
-					       p->policy->max_head_bytes,
-					       socket);
+		w->verdict = st_verdict_create(w->mirror, p->stats, p->index,
+					       p->max_head_bytes, socket);
 	if (w->mirror == NULL || w->verdict == NULL) {
 		snprintf(err, errlen, "worker on lcore %u: out of memory",
 			 p->lcore_id);
@@ -120,8 +151,9 @@ flush_all(struct st_worker *w)
 /* One RX burst from @side: parse, find flows, copy the sampled ones and
  * forward every original, in arrival order. */
 static void
-process_burst(struct st_worker *w, enum st_side side, struct rte_mbuf **pkts,
-	      uint16_t nb, uint64_t now_tsc)
+process_burst(struct st_worker *w, const struct st_policy *policy,
+	      enum st_side side, struct rte_mbuf **pkts, uint16_t nb,
+	      uint64_t now_tsc)
 {
 	struct st_pkt_info info[ST_BURST];
 	struct st_flow_key keys[ST_BURST];
@@ -153,7 +185,7 @@ process_burst(struct st_worker *w, enum st_side side, struct rte_mbuf **pkts,
 
 	/* Copies first: once an original is handed to TX it may be freed. */
 	for (i = 0; i < nb; i++) {
-		st_verdict_packet(w->verdict, w->policy, flows[i], pkts[i],
+		st_verdict_packet(w->verdict, policy, flows[i], pkts[i],
 				  &info[i], hashes[i], now_tsc);
 		st_txbuf_add(&w->fwd[side], pkts[i]);
 	}
@@ -172,13 +204,20 @@ st_worker_main(void *arg)
 	struct rte_mbuf *pkts[ST_BURST];
 	int side;
 
+	rte_rcu_qsbr_thread_register(w->qsbr, w->index);
+	rte_rcu_qsbr_thread_online(w->qsbr, w->index);
 	__atomic_store_n(&w->last_rx_tsc, prev_drain_tsc, __ATOMIC_RELAXED);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
+		/* One policy for the whole iteration; the quiescent report at
+		 * its end lets the control thread free older ones. */
+		const struct st_policy *policy =
+			__atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
 		uint64_t now_tsc = rte_rdtsc();
+		bool busy = false;
 
 		if (unlikely(now_tsc - prev_drain_tsc > drain_tsc)) {
 			flush_all(w);
-			st_verdict_expire(w->verdict, w->policy, now_tsc);
+			st_verdict_expire(w->verdict, policy, now_tsc);
 			w->stats->flows_expired += st_flow_table_expire(
 				w->flows, now_tsc, EXPIRE_BUDGET);
 			prev_drain_tsc = now_tsc;
@@ -194,10 +233,16 @@ st_worker_main(void *arg)
 				continue;
 			__atomic_store_n(&w->last_rx_tsc, now_tsc,
 					 __ATOMIC_RELAXED);
-			process_burst(w, side, pkts, nb, now_tsc);
+			process_burst(w, policy, side, pkts, nb, now_tsc);
+			busy = true;
 		}
+		if (busy)
+			count_iteration(w, now_tsc);
+		rte_rcu_qsbr_quiescent(w->qsbr, w->index);
 	}
 	flush_all(w);
+	rte_rcu_qsbr_thread_offline(w->qsbr, w->index);
+	rte_rcu_qsbr_thread_unregister(w->qsbr, w->index);
 	return 0;
 }
 

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
 
 #include "mirror.h"
 #include "policy.h"
@@ -21,12 +22,17 @@ struct st_worker;
 
 struct st_worker_params {
 	unsigned int lcore_id;
+	unsigned int index;		/* 0..workers-1: RCU thread id */
 	uint16_t tx_queue;		/* this worker's TX queue on every port */
 	uint16_t port[ST_SIDE_COUNT];	/* client and server port ids */
 	uint16_t rx_queue[ST_SIDE_COUNT]; /* RX queue polled on each port */
 	uint8_t polls[ST_SIDE_COUNT];	/* whether it polls that port */
 	const struct st_mirror_set *mirrors;
-	const struct st_policy *policy;	/* what each flow gets */
+	/* What each flow gets: read at every iteration, swapped by the
+	 * control thread, which waits for qsbr before freeing the old one. */
+	struct st_policy *const *policy;
+	struct rte_rcu_qsbr *qsbr;
+	uint32_t max_head_bytes;	/* largest any policy will ask for */
 	struct rte_mempool *clone_pool;
 	struct st_worker_stats *stats;	/* counters it owns */
 	const struct st_flow_table_conf *flow_table;

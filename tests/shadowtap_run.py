@@ -101,7 +101,7 @@ def run(workdir, client_queues, server_queues, mirrors, extra_config="",
     cmd = [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
            f"--file-prefix=st_test_{os.getpid()}_{os.path.basename(run_dir)}",
            f"--lcores={_lcores(workers)}", "--log-level=lib.eal:error",
-           *vdevs, "--", "--config", path("config.yaml"),
+           *vdevs, "--", "--config", path("config.yaml"), "--socket", path("ctl.sock"),
            "--idle-exit", str(idle_exit_ms), "--stats-file", path("stats.json")]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout_s)

@@ -41,7 +41,8 @@ class BadInput(unittest.TestCase):
             rx = [] if port == 2 else [f"rx_pcap={self.input}"]
             tx = [f"tx_pcap={self.dir}/out{port}_{q}.pcap" for q in range(tx_files)]
             vdevs.append("--vdev=" + ",".join([f"net_pcap{port}"] + rx + tx))
-        args = ["--config", config, "--idle-exit", "200"] if app_args is None else app_args
+        args = (["--config", config, "--idle-exit", "200", "--socket", f"{self.dir}/ctl.sock"]
+                if app_args is None else app_args)
         proc = subprocess.run(
             [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "256",
              f"--file-prefix=st_cli_{os.getpid()}", f"--lcores={lcores}",
