@@ -10,7 +10,7 @@
 #define ETH_HDR_LEN 14
 #define VLAN_TAG_LEN 4
 #define MAX_VLAN_TAGS 2
-#define PPPOE_HDR_LEN 8	/* PPPoE session header + PPP protocol field */
+#define PPPOE_HDR_LEN 6	/* PPPoE session header, before the PPP protocol */
 #define IPV4_MIN_HDR_LEN 20
 #define IPV6_HDR_LEN 40
 #define IPV6_MAX_EXT_HDRS 8
@@ -229,12 +229,19 @@ st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 		type = rd16(frame + off + 2);
 		off += VLAN_TAG_LEN;
 	}
-	if (type == ETHER_TYPE_PPPOE_SESSION && off + PPPOE_HDR_LEN <= len) {
-		uint16_t ppp = rd16(frame + off + 6);
+	if (type == ETHER_TYPE_PPPOE_SESSION &&
+	    off + PPPOE_HDR_LEN + 1 <= len) {
+		/* The PPP protocol field is 2 bytes, or 1 when compressed
+		 * (RFC 1661: a protocol number's low byte is odd, its high
+		 * byte even, so an odd first byte is a whole field). */
+		const uint8_t *ppp = frame + off + PPPOE_HDR_LEN;
+		uint32_t field = ppp[0] & 1 ? 1 : 2;
+		uint16_t proto = field == 1 ? ppp[0] :
+			off + PPPOE_HDR_LEN + 2 <= len ? rd16(ppp) : 0;
 
-		off += PPPOE_HDR_LEN;
-		type = ppp == PPP_PROTO_IPV4 ? ETHER_TYPE_IPV4 :
-		       ppp == PPP_PROTO_IPV6 ? ETHER_TYPE_IPV6 : 0;
+		off += PPPOE_HDR_LEN + field;
+		type = proto == PPP_PROTO_IPV4 ? ETHER_TYPE_IPV4 :
+		       proto == PPP_PROTO_IPV6 ? ETHER_TYPE_IPV6 : 0;
 	}
 
 	if (likely(type == ETHER_TYPE_IPV4))

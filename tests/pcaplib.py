@@ -115,7 +115,14 @@ def _skip_vlan_tags(frame):
 
 
 def _pppoe_payload(frame, offset):
-    """Map a PPPoE session header to (IP ethertype or None, offset of the IP header)."""
+    """Map a PPPoE session header to (IP ethertype or None, offset of the IP header).
+
+    The PPP protocol field after the 6-byte PPPoE header is one byte when compressed
+    (its value is odd), else two."""
+    if len(frame) < offset + 7:
+        return None, offset
+    if frame[offset + 6] & 1:
+        return {PPP_IPV4 & 0xFF: ETH_IPV4, PPP_IPV6 & 0xFF: ETH_IPV6}.get(frame[offset + 6]), offset + 7
     if len(frame) < offset + 8:
         return None, offset
     ppp_protocol = _u16(frame, offset + 6)
