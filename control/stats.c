@@ -33,8 +33,20 @@ st_stats_sum(struct st_worker_stats *total,
 	}
 }
 
-static uint64_t
-mirror_dropped(const struct st_mirror_stats *m)
+const char *
+st_stats_side_name(enum st_side side)
+{
+	return side_names[side];
+}
+
+const char *
+st_stats_drop_name(enum st_drop_cause cause)
+{
+	return drop_names[cause];
+}
+
+uint64_t
+st_stats_mirror_dropped(const struct st_mirror_stats *m)
 {
 	uint64_t n = 0;
 	int c;
@@ -60,7 +72,7 @@ write_totals(FILE *out, const struct st_worker_stats *s,
 	}
 	for (i = 0; i < nb_mirrors; i++) {
 		mir += s->mirror[i].packets;
-		mdrop += mirror_dropped(&s->mirror[i]);
+		mdrop += st_stats_mirror_dropped(&s->mirror[i]);
 		mflows += s->mirror[i].flows;
 	}
 	fprintf(out,
@@ -120,7 +132,7 @@ write_mirror(FILE *out, const struct st_mirror_conf *conf,
 		"\"mirror_dropped_bytes\": %" PRIu64 ", "
 		"\"dropped_by_cause\": {",
 		conf->name, conf->port.port_id, conf->percent, s->packets,
-		s->bytes, s->flows, mirror_dropped(s), s->dropped_bytes);
+		s->bytes, s->flows, st_stats_mirror_dropped(s), s->dropped_bytes);
 	for (c = 0; c < ST_DROP_CAUSES; c++)
 		fprintf(out, "%s\"%s\": %" PRIu64, c ? ", " : "",
 			drop_names[c], s->dropped[c]);
@@ -202,7 +214,7 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 			" packets in %" PRIu64 " flows  dropped %" PRIu64 "\n",
 			cfg->mirrors[i].name, cfg->mirrors[i].percent,
 			total.mirror[i].packets, total.mirror[i].flows,
-			mirror_dropped(&total.mirror[i]));
+			st_stats_mirror_dropped(&total.mirror[i]));
 	for (i = 0; i <= cfg->nb_routes && cfg->nb_routes > 0; i++) {
 		const struct st_route_stats *r =
 			&total.route[i < cfg->nb_routes ? i :

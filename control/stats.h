@@ -84,6 +84,15 @@ struct st_worker_stats {
 	uint64_t flow_table_full;	/* packets whose flow found no slot */
 } __rte_cache_aligned;
 
+/** "client" or "server". */
+const char *st_stats_side_name(enum st_side side);
+
+/** "ring_full", "no_mbuf" or "link_down". */
+const char *st_stats_drop_name(enum st_drop_cause cause);
+
+/** Copies of a mirror given up, all causes. */
+uint64_t st_stats_mirror_dropped(const struct st_mirror_stats *m);
+
 /**
  * Sum the counters of @p nb_workers workers into @p total. Safe while the
  * workers run: each counter is read once, atomically.

@@ -5,7 +5,7 @@
  * sample is copied, zero-copy, to shadow ports.
  *
  *   shadowtap [EAL options] -- --config FILE [--socket PATH]
- *             [--idle-exit MS] [--stats-file FILE]
+ *             [--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "ctl.h"
+#include "metrics.h"
 #include "mirror.h"
 #include "port.h"
 #include "runtime.h"
@@ -40,6 +41,7 @@
 struct options {
 	const char *config_path;
 	const char *socket_path;
+	const char *metrics_addr;
 	const char *stats_path;
 	uint64_t idle_exit_ms;	/* 0: run until a signal */
 };
@@ -57,6 +59,7 @@ struct app {
 	struct st_mirror_set *mirrors;
 	struct st_runtime *runtime;
 	struct st_ctl *ctl;
+	struct st_metrics *metrics;
 };
 
 static volatile sig_atomic_t signalled;
@@ -72,10 +75,12 @@ usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [EAL options] -- --config FILE [--socket PATH] "
-		"[--idle-exit MS] [--stats-file FILE]\n"
+		"[--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]\n"
 		"  --config FILE      YAML configuration (see README)\n"
 		"  --socket PATH      control socket (default "
 		DEFAULT_SOCKET ")\n"
+		"  --metrics ADDR:PORT  serve Prometheus metrics there "
+		"(e.g. 127.0.0.1:9417)\n"
 		"  --idle-exit MS     stop once every RX queue has been empty "
 		"for MS ms\n"
 		"  --stats-file FILE  write the final counters there as JSON\n",
@@ -88,6 +93,7 @@ parse_options(int argc, char **argv, struct options *opt)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "socket", required_argument, NULL, 'S' },
+		{ "metrics", required_argument, NULL, 'M' },
 		{ "idle-exit", required_argument, NULL, 'i' },
 		{ "stats-file", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
@@ -105,6 +111,9 @@ parse_options(int argc, char **argv, struct options *opt)
 			break;
 		case 'S':
 			opt->socket_path = optarg;
+			break;
+		case 'M':
+			opt->metrics_addr = optarg;
 			break;
 		case 'i':
 			errno = 0;
@@ -444,6 +453,13 @@ main(int argc, char **argv)
 			 apply_config, app.runtime, &app.ctl, err,
 			 sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);
+	if (opt.metrics_addr != NULL &&
+	    st_metrics_start(st_runtime_view(app.runtime), opt.metrics_addr,
+			     &app.metrics, err, sizeof(err)) != 0)
+		rte_exit(EXIT_FAILURE, "%s\n", err);
+	ret = st_telemetry_register(st_runtime_view(app.runtime));
+	if (ret != 0)
+		rte_exit(EXIT_FAILURE, "telemetry: %s\n", strerror(-ret));
 
 	start_port(app.cfg->client.port_id);
 	start_port(app.cfg->server.port_id);
@@ -467,6 +483,8 @@ main(int argc, char **argv)
 		st_worker_stop(app.workers[i]);
 	rte_eal_mp_wait_lcore();
 	st_ctl_stop(app.ctl);
+	st_metrics_stop(app.metrics);
+	st_telemetry_unregister();
 
 	ret = 0;
 	st_stats_print_summary(stdout, st_runtime_view(app.runtime)->cfg,
