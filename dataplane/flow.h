@@ -104,6 +104,9 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
 /* What a worker remembers about one flow. */
 struct st_flow {
 	uint64_t last_seen_tsc;
+	uint32_t next_request_seq;	/* where its next request starts */
+	uint8_t next_request_dir;	/* 0: unknown; else 1 + ST_PKT_SWAPPED
+					 * of the requests' direction */
 	uint8_t mirrored;	/* mirror sessions that got a copy (bit mask) */
 	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
 	uint8_t closing;	/* RST or FIN both ways: expire soon */

@@ -29,9 +29,10 @@ struct head {
 	struct st_flow *flow;
 	uint64_t started_tsc;
 	uint32_t flow_hash;
+	uint32_t start_seq;	/* stream position of its first byte */
 	uint32_t next_seq;	/* where the next segment must start */
 	uint32_t len;		/* bytes in buf */
-	uint8_t swapped;	/* the direction it came in (ST_PKT_SWAPPED) */
+	uint8_t dir;		/* the direction it came in: direction() */
 	uint8_t nb_held;
 	struct rte_mbuf *held[HEAD_MAX_SEGMENTS];
 	uint8_t *buf;
@@ -168,14 +169,42 @@ tcp_seq(const struct rte_mbuf *m, const struct st_pkt_info *info)
 	       (uint32_t)th[6] << 8 | th[7];
 }
 
-/* Decide a gathered head on what it holds, and send what it held. */
+/* The direction a segment goes: 1 or 2, so that 0 can mean "unknown". */
+static inline uint8_t
+direction(const struct st_pkt_info *info)
+{
+	return 1 + ((info->flags & ST_PKT_SWAPPED) != 0);
+}
+
+/*
+ * After a request head that starts at @p seq: where the next request of
+ * the stream starts, when its body length says. Pipelined requests are
+ * found there even when segments cut them anywhere.
+ */
 static void
+expect_next_request(struct st_flow *flow, const uint8_t *head,
+		    uint32_t head_len, uint32_t seq, uint8_t dir)
+{
+	int64_t body = st_http_body_length(head, head_len);
+
+	if (body < 0 || body > INT32_MAX) {	/* chunked, or no telling */
+		flow->next_request_dir = 0;
+		return;
+	}
+	flow->next_request_seq = seq + head_len + (uint32_t)body;
+	flow->next_request_dir = dir;
+}
+
+/* Decide a gathered head on what it holds, and send what it held.
+ * Returns the mirrors those segments went to. */
+static uint32_t
 head_finish(struct st_verdict *v, const struct st_policy *policy,
 	    uint16_t slot)
 {
 	struct head *h = &v->heads[slot];
 	struct st_flow *flow = h->flow;
 	int method = st_http_request_method(h->buf, h->len);
+	uint32_t head_len = st_http_head_length(h->buf, h->len);
 	uint32_t mirrors;
 	unsigned int i;
 
@@ -184,6 +213,11 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 	if (method >= 0)
 		classify(v, policy, flow, h->buf, h->len,
 			 (enum st_http_method)method, h->flow_hash);
+	if (head_len > 0)
+		expect_next_request(flow, h->buf, head_len, h->start_seq,
+				    h->dir);
+	else
+		flow->next_request_dir = 0;
 	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
 	for (i = 0; i < h->nb_held; i++)
 		if (mirrors != 0)
@@ -197,6 +231,7 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 			break;
 		}
 	v->free_slot[v->nb_free++] = slot;
+	return mirrors;
 }
 
 static void
@@ -236,49 +271,18 @@ head_append(struct st_verdict *v, const struct st_policy *policy,
 	return false;
 }
 
-/* A segment of a flow whose request head is still incomplete. */
-static void
-head_continue(struct st_verdict *v, const struct st_policy *policy,
-	      struct st_flow *flow, struct rte_mbuf *m,
-	      const struct st_pkt_info *info, uint32_t flow_hash)
-{
-	uint16_t slot = (uint16_t)(flow->head - 1);
-	struct head *h = &v->heads[slot];
-	uint32_t seq, mirrors;
-
-	/* The other direction, or no data: the verdict so far holds. */
-	if ((info->flags & ST_PKT_SWAPPED) != h->swapped ||
-	    info->payload_len == 0) {
-		mirrors = st_policy_mirrors(policy, flow, flow_hash);
-		if (mirrors != 0)
-			mirror_out(v, policy, flow, m, mirrors);
-		return;
-	}
-	seq = tcp_seq(m, info);
-	/* Data beyond a gap: the head is decided on what came before, and
-	 * this segment follows that decision. */
-	if ((int32_t)(seq - h->next_seq) > 0) {
-		v->stats->http_heads_partial++;
-		head_finish(v, policy, slot);
-		mirrors = st_policy_mirrors(policy, flow, flow_hash);
-		if (mirrors != 0)
-			mirror_out(v, policy, flow, m, mirrors);
-		return;
-	}
-	head_hold(v, h, m);
-	if (head_append(v, policy, h,
-			rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off,
-			info->payload_len, seq))
-		head_finish(v, policy, slot);
-}
-
-/* Start gathering a head that does not fit in its first segment. Returns
- * false when no slot is free. */
+/*
+ * Start gathering a head that a segment's end cuts: @p data at stream
+ * position @p seq. When the head starts the segment, the segment is held
+ * too; a head starting further in follows a request the segment was
+ * already sent for. Returns false when no slot is free.
+ */
 static bool
 head_start(struct st_verdict *v, const struct st_policy *policy,
 	   struct st_flow *flow, struct rte_mbuf *m,
 	   const struct st_pkt_info *info, uint32_t flow_hash,
-	   const uint8_t *data, uint32_t len, uint64_t now_tsc)
+	   const uint8_t *data, uint32_t len, uint32_t seq, bool hold,
+	   uint64_t now_tsc)
 {
 	uint16_t slot;
 	struct head *h;
@@ -291,24 +295,160 @@ head_start(struct st_verdict *v, const struct st_policy *policy,
 	h->flow = flow;
 	h->started_tsc = now_tsc;
 	h->flow_hash = flow_hash;
-	h->swapped = info->flags & ST_PKT_SWAPPED;
+	h->dir = direction(info);
 	h->len = 0;
 	h->nb_held = 0;
+	h->start_seq = seq;
+	h->next_seq = seq;
 	flow->head = (uint16_t)(slot + 1);
 	v->stats->http_heads_split++;
-	head_hold(v, h, m);
-	/* The request starts where this segment's data does. */
-	h->next_seq = tcp_seq(m, info);
-	if (head_append(v, policy, h, data, len, h->next_seq))
+	if (hold)
+		head_hold(v, h, m);
+	if (head_append(v, policy, h, data, len, seq))
 		head_finish(v, policy, slot);
 	return true;
 }
 
 /*
- * A TCP segment with data and no head pending: classify every complete
- * request head it holds (pipelining), the last one setting the flow's
- * verdict. Returns the mirrors of the segment (those of any request in
- * it), or sends it itself when it starts a split head.
+ * Classify the requests of a segment from @p off on: every complete head,
+ * each followed by its body, as far as body lengths tell. A head cut by
+ * the segment's end is gathered from the next segments (and the segment
+ * held, with @p hold, when the head starts it: *held is set then).
+ * Returns the mirrors of the requests classified; *found counts them.
+ */
+static uint32_t
+scan_requests(struct st_verdict *v, const struct st_policy *policy,
+	      struct st_flow *flow, struct rte_mbuf *m,
+	      const struct st_pkt_info *info, uint32_t flow_hash,
+	      uint64_t now_tsc, uint32_t off, bool hold, bool *held,
+	      unsigned int *found)
+{
+	const uint8_t *data =
+		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off;
+	uint32_t len = info->payload_len, seq = tcp_seq(m, info);
+	uint32_t mirrors = 0;
+	int n;
+
+	*held = false;
+	*found = 0;
+	for (n = 0; n < MAX_REQUESTS_PER_SEGMENT && off < len; n++) {
+		int method = st_http_request_method(data + off, len - off);
+		uint32_t head_len;
+
+		if (method == ST_HTTP_NOT_REQUEST)
+			break;
+		head_len = st_http_head_length(data + off, len - off);
+		if (head_len == 0) {
+			if (head_start(v, policy, flow, m, info, flow_hash,
+				       data + off, len - off, seq + off,
+				       hold && off == 0, now_tsc)) {
+				*held = hold && off == 0;
+				(*found)++;
+				break;
+			}
+			if (method < 0)
+				break;
+			/* No slot: decided on what is there. */
+			v->stats->http_heads_partial++;
+			head_len = len - off;
+		}
+		classify(v, policy, flow, data + off, head_len,
+			 (enum st_http_method)method, flow_hash);
+		(*found)++;
+		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
+		expect_next_request(flow, data + off, head_len, seq + off,
+				    direction(info));
+		if (flow->next_request_dir == 0)
+			break;
+		off = flow->next_request_seq - seq;
+	}
+	return mirrors;
+}
+
+/*
+ * Where in a segment the next request starts: at its start when it begins
+ * with a method (what a request start is), else where the previous
+ * request's body ends, when that is in this segment. Returns false when
+ * the segment lies wholly inside that body.
+ */
+static bool
+request_offset(struct st_flow *flow, struct rte_mbuf *m,
+	       const struct st_pkt_info *info, uint32_t seq, uint32_t *off)
+{
+	const uint8_t *data =
+		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off;
+	uint32_t ahead = flow->next_request_seq - seq;
+
+	*off = 0;
+	if (flow->next_request_dir != direction(info) ||
+	    st_http_request_method(data, info->payload_len) !=
+		    ST_HTTP_NOT_REQUEST)
+		return true;
+	if (ahead < info->payload_len) {
+		*off = ahead;
+		return true;
+	}
+	if ((int32_t)ahead > 0)
+		return false;
+	/* Past it without seeing it (a gap): lost, look at segment starts. */
+	flow->next_request_dir = 0;
+	return true;
+}
+
+/* A segment of a flow whose request head is still incomplete. */
+static void
+head_continue(struct st_verdict *v, const struct st_policy *policy,
+	      struct st_flow *flow, struct rte_mbuf *m,
+	      const struct st_pkt_info *info, uint32_t flow_hash,
+	      uint64_t now_tsc)
+{
+	uint16_t slot = (uint16_t)(flow->head - 1);
+	struct head *h = &v->heads[slot];
+	uint32_t seq, sent, mirrors, off;
+	unsigned int found;
+	bool held;
+
+	/* The other direction, or no data: the verdict so far holds. */
+	if (direction(info) != h->dir || info->payload_len == 0) {
+		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+		if (mirrors != 0)
+			mirror_out(v, policy, flow, m, mirrors);
+		return;
+	}
+	seq = tcp_seq(m, info);
+	/* Data beyond a gap: the head is decided on what came before, and
+	 * this segment follows that decision. */
+	if ((int32_t)(seq - h->next_seq) > 0) {
+		v->stats->http_heads_partial++;
+		head_finish(v, policy, slot);
+		flow->next_request_dir = 0;
+		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+		if (mirrors != 0)
+			mirror_out(v, policy, flow, m, mirrors);
+		return;
+	}
+	head_hold(v, h, m);
+	if (!head_append(v, policy, h,
+			 rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off,
+			 info->payload_len, seq))
+		return;
+	sent = head_finish(v, policy, slot);
+	/* Requests pipelined after the head in this segment: classified, and
+	 * the segment copied to the mirrors they add. */
+	if (request_offset(flow, m, info, seq, &off) && off > 0) {
+		mirrors = scan_requests(v, policy, flow, m, info, flow_hash,
+					now_tsc, off, false, &held, &found);
+		if ((mirrors & ~sent) != 0)
+			mirror_out(v, policy, flow, m, mirrors & ~sent);
+	}
+}
+
+/*
+ * A TCP segment with data and no head pending. The requests it starts
+ * (at its start, or where the previous request's body ends) are
+ * classified, the last one setting the flow's verdict; the segment is
+ * copied to the mirrors of any of them, and of the request its first
+ * bytes belong to. A segment that starts a split head is held instead.
  */
 static void
 request_segment(struct st_verdict *v, const struct st_policy *policy,
@@ -316,43 +456,21 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 		const struct st_pkt_info *info, uint32_t flow_hash,
 		uint64_t now_tsc)
 {
-	const uint8_t *data =
-		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off;
-	uint32_t len = info->payload_len, off = 0, head_len;
-	uint32_t mirrors = 0;
-	int method, n;
+	uint32_t off, mirrors = 0;
+	unsigned int found = 0;
+	bool held = false;
 
-	for (n = 0; n < MAX_REQUESTS_PER_SEGMENT && off < len; n++) {
-		int64_t body;
-
-		method = st_http_request_method(data + off, len - off);
-		if (method == ST_HTTP_NOT_REQUEST)
-			break;
-		head_len = st_http_head_length(data + off, len - off);
-		if (head_len == 0) {
-			/* Only a head that starts the segment is gathered:
-			 * the segment itself is what is held. */
-			if (off == 0 && head_start(v, policy, flow, m, info,
-						   flow_hash, data, len,
-						   now_tsc))
-				return;
-			if (method < 0)
-				break;
-			/* No slot, or a pipelined head cut by the segment's
-			 * end: decided on what is there. */
-			v->stats->http_heads_partial++;
-			head_len = len - off;
-		}
-		classify(v, policy, flow, data + off, head_len,
-			 (enum st_http_method)method, flow_hash);
-		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
-		body = st_http_body_length(data + off, head_len);
-		if (body < 0)
-			break;
-		off += head_len + (uint32_t)RTE_MIN(body, (int64_t)len);
+	if (request_offset(flow, m, info, tcp_seq(m, info), &off)) {
+		mirrors = scan_requests(v, policy, flow, m, info, flow_hash,
+					now_tsc, off, true, &held, &found);
+		if (held)
+			return;
+		if (off > 0 && found == 0)	/* no request where due */
+			flow->next_request_dir = 0;
 	}
-	if (n == 0)	/* not a request start: the flow's verdict holds */
-		mirrors = st_policy_mirrors(policy, flow, flow_hash);
+	/* Bytes before the first request start belong to the one before. */
+	if (off > 0 || found == 0)
+		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
 	if (mirrors != 0)
 		mirror_out(v, policy, flow, m, mirrors);
 }
@@ -370,7 +488,8 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 		return;
 	if (policy->http && info->l4_proto == IPPROTO_TCP) {
 		if (flow->head != 0) {
-			head_continue(v, policy, flow, m, info, flow_hash);
+			head_continue(v, policy, flow, m, info, flow_hash,
+				      now_tsc);
 			return;
 		}
 		if (info->payload_len > 0) {
@@ -384,20 +503,36 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 		mirror_out(v, policy, flow, m, mirrors);
 }
 
-void
-st_verdict_expire(struct st_verdict *v, const struct st_policy *policy,
-		  uint64_t now_tsc)
+/* Decide pending heads on what they hold: those older than the timeout,
+ * or all of them. */
+static void
+finish_heads(struct st_verdict *v, const struct st_policy *policy,
+	     uint64_t now_tsc, bool all)
 {
 	unsigned int i = 0;
 
 	while (i < v->nb_used) {
 		uint16_t slot = v->used_slot[i];
 
-		if (now_tsc - v->heads[slot].started_tsc > v->head_timeout_tsc) {
+		if (all ||
+		    now_tsc - v->heads[slot].started_tsc > v->head_timeout_tsc) {
 			v->stats->http_heads_partial++;
 			head_finish(v, policy, slot);	/* moves a slot here */
 		} else {
 			i++;
 		}
 	}
+}
+
+void
+st_verdict_expire(struct st_verdict *v, const struct st_policy *policy,
+		  uint64_t now_tsc)
+{
+	finish_heads(v, policy, now_tsc, false);
+}
+
+void
+st_verdict_drain(struct st_verdict *v, const struct st_policy *policy)
+{
+	finish_heads(v, policy, 0, true);
 }

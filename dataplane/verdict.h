@@ -66,4 +66,10 @@ void st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 void st_verdict_expire(struct st_verdict *v, const struct st_policy *policy,
 		       uint64_t now_tsc);
 
+/**
+ * Decide every pending request head on what was seen, sending what it
+ * held: when the worker stops, nothing it holds is silently lost.
+ */
+void st_verdict_drain(struct st_verdict *v, const struct st_policy *policy);
+
 #endif

@@ -240,6 +240,8 @@ st_worker_main(void *arg)
 			count_iteration(w, now_tsc);
 		rte_rcu_qsbr_quiescent(w->qsbr, w->index);
 	}
+	st_verdict_drain(w->verdict, __atomic_load_n(w->policy,
+						    __ATOMIC_ACQUIRE));
 	flush_all(w);
 	rte_rcu_qsbr_thread_offline(w->qsbr, w->index);
 	rte_rcu_qsbr_thread_unregister(w->qsbr, w->index);
