@@ -339,6 +339,7 @@ load_flow_table(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 
 	if (ret < 0)
 		return ret;
+	cfg->flow_table.line = line_of(node);
 	v = lookup(ld, node, "size");
 	if (v != NULL) {
 		ret = get_uint(ld, v, "flow_table.size", MIN_FLOW_TABLE_SIZE,
@@ -622,6 +623,7 @@ load_http(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 	yaml_node_t *v;
 	int ret = check_mapping(ld, node, "http", keys);
 
+	cfg->http.line = line_of(node);
 	if (ret == 0 && (v = lookup(ld, node, "max_head_bytes")) != NULL)
 		ret = get_uint(ld, v, "http.max_head_bytes",
 			       MIN_MAX_HEAD_BYTES, MAX_MAX_HEAD_BYTES,

@@ -74,6 +74,7 @@ struct st_route_conf {
 
 struct st_http_conf {
 	uint32_t max_head_bytes;	/* request head bytes looked at */
+	int line;			/* 0 when not in the file */
 };
 
 /* A port as written in the config: a DPDK port id or a device name. */
@@ -93,6 +94,7 @@ struct st_mirror_conf {
 struct st_flow_table_conf {
 	uint32_t size;		/* entries per worker */
 	uint32_t idle_timeout_s;
+	int line;		/* 0 when not in the file */
 };
 
 struct st_config {

@@ -35,7 +35,7 @@ struct client {
 	bool draining;		/* replies out: discard input until EOF */
 	size_t drained;
 	size_t in_len;
-	char *in;		/* MAX_LINE bytes */
+	char *in;		/* MAX_LINE bytes and the newline */
 	char *out;
 	size_t out_len;
 	size_t out_cap;
@@ -294,36 +294,74 @@ cmd_mirror(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	return 0;
 }
 
-/* What a reload may not change: it needs ports and memory set up anew. */
+/* What a reload may not change, item by item, naming where the file
+ * changes it: ports and memory are set up at start. */
 static int
 check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 		 char *err, size_t errlen)
 {
 	const struct st_config *cur = ctl->view->cfg;
+	const char *restart = "restart shadowtap to change it";
 	unsigned int i;
-	bool same = next->client.port_id == cur->client.port_id &&
-		    next->server.port_id == cur->server.port_id &&
-		    next->nb_mirrors == cur->nb_mirrors &&
-		    next->flow_table.size == cur->flow_table.size &&
-		    next->flow_table.idle_timeout_s ==
-			    cur->flow_table.idle_timeout_s;
 
-	for (i = 0; same && i < cur->nb_mirrors; i++)
-		same = strcmp(next->mirrors[i].name, cur->mirrors[i].name) ==
-			       0 &&
-		       next->mirrors[i].port.port_id ==
-			       cur->mirrors[i].port.port_id;
-	if (!same) {
+	if (next->client.port_id != cur->client.port_id ||
+	    next->server.port_id != cur->server.port_id) {
+		bool client = next->client.port_id != cur->client.port_id;
+
+		snprintf(err, errlen, "%s:%d: ports.%s: port %u, running %u: %s",
+			 next->path,
+			 client ? next->client.line : next->server.line,
+			 client ? "client" : "server",
+			 client ? next->client.port_id : next->server.port_id,
+			 client ? cur->client.port_id : cur->server.port_id,
+			 restart);
+		return -1;
+	}
+	for (i = 0; i < RTE_MAX(next->nb_mirrors, cur->nb_mirrors); i++) {
+		const struct st_mirror_conf *n = &next->mirrors[i];
+		const struct st_mirror_conf *c = &cur->mirrors[i];
+
+		if (i >= next->nb_mirrors || i >= cur->nb_mirrors ||
+		    strcmp(n->name, c->name) != 0) {
+			snprintf(err, errlen,
+				 "%s:%d: mirrors: %s, running %u mirrors "
+				 "(%s first): %s", next->path,
+				 i < next->nb_mirrors ? n->line : 1,
+				 i < next->nb_mirrors ?
+					 "a mirror added or renamed" :
+					 "a mirror removed",
+				 cur->nb_mirrors,
+				 cur->nb_mirrors ? cur->mirrors[0].name :
+						   "none",
+				 restart);
+			return -1;
+		}
+		if (n->port.port_id != c->port.port_id) {
+			snprintf(err, errlen,
+				 "%s:%d: mirror '%s': port %u, running %u: %s",
+				 next->path, n->port.line, n->name,
+				 n->port.port_id, c->port.port_id, restart);
+			return -1;
+		}
+	}
+	if (next->flow_table.size != cur->flow_table.size ||
+	    next->flow_table.idle_timeout_s != cur->flow_table.idle_timeout_s) {
 		snprintf(err, errlen,
-			 "%s: ports, mirrors and flow_table cannot change "
-			 "while running: restart shadowtap", next->path);
+			 "%s:%d: flow_table: size %u and idle_timeout_s %u, "
+			 "running %u and %u: %s", next->path,
+			 next->flow_table.line ? next->flow_table.line : 1,
+			 next->flow_table.size, next->flow_table.idle_timeout_s,
+			 cur->flow_table.size, cur->flow_table.idle_timeout_s,
+			 restart);
 		return -1;
 	}
 	if (next->http.max_head_bytes > ctl->max_head_bytes) {
 		snprintf(err, errlen,
-			 "%s: http.max_head_bytes cannot grow beyond %u while "
-			 "running: restart shadowtap", next->path,
-			 ctl->max_head_bytes);
+			 "%s:%d: http.max_head_bytes: %u is more than the %u "
+			 "shadowtap started with: %s", next->path,
+			 next->http.line ? next->http.line : 1,
+			 next->http.max_head_bytes, ctl->max_head_bytes,
+			 restart);
 		return -1;
 	}
 	return 0;
@@ -544,7 +582,7 @@ client_lines(struct st_ctl *ctl, struct client *c)
 		memmove(c->in, nl + 1, c->in_len - len - 1);
 		c->in_len -= len + 1;
 	}
-	if (!c->closing && c->in_len == MAX_LINE) {
+	if (!c->closing && c->in_len == MAX_LINE + 1) {
 		client_send(c, error_reply("line too long (more than 65536 "
 					   "bytes): closing"));
 		c->closing = true;
@@ -556,7 +594,7 @@ client_read(struct st_ctl *ctl, struct client *c)
 {
 	for (;;) {
 		ssize_t n = recv(c->fd, c->in + c->in_len,
-				 MAX_LINE - c->in_len, 0);
+				 MAX_LINE + 1 - c->in_len, 0);
 
 		if (n == 0) {
 			/* Done sending (perhaps only half-closed): its
@@ -634,7 +672,7 @@ accept_clients(struct st_ctl *ctl)
 			refuse(fd, "too many clients (64): try again later");
 			continue;
 		}
-		c->in = malloc(MAX_LINE);
+		c->in = malloc(MAX_LINE + 1);
 		if (c->in == NULL) {
 			refuse(fd, "out of memory");
 			continue;
