@@ -17,8 +17,9 @@
 /* Segments of one head held for the shadow; a head in more pieces than
  * this is decided on what the first ones said. */
 #define HEAD_MAX_SEGMENTS 32
-/* Requests looked at in one segment (pipelining). */
-#define MAX_REQUESTS_PER_SEGMENT 8
+/* Requests looked at in one segment (pipelining): a full segment holds
+ * dozens of small ones. Past this, the stream's track is given up. */
+#define MAX_REQUESTS_PER_SEGMENT 64
 
 _Static_assert(HEADS_PER_WORKER < UINT16_MAX, "st_flow.head is 16 bits");
 _Static_assert(ST_MAX_ROUTES < ST_FLOW_ROUTE_DEFAULT,
@@ -361,6 +362,10 @@ scan_requests(struct st_verdict *v, const struct st_policy *policy,
 		if (flow->next_request_dir == 0)
 			break;
 		off = flow->next_request_seq - seq;
+	}
+	if (n == MAX_REQUESTS_PER_SEGMENT && off < len) {
+		v->stats->http_heads_partial++;
+		flow->next_request_dir = 0;
 	}
 	return mirrors;
 }

@@ -234,6 +234,29 @@ class Routes(unittest.TestCase):
                                  flow.expected(before_first_request=True))
         self.assertEqual(r.stats["unrouted"]["requests"], 5)
 
+    def test_pipelined_stream_cut_anywhere_classifies_every_request(self):
+        """Requests sent back to back and cut into 37-byte segments, so that
+        segments start in the middle of heads: each request is found where
+        the previous one (head and body) ends."""
+        b = Builder(13)
+        requests = [Request(get("/healthz"), False), post("/api/w", False),
+                    Request(get("/static/x"), False), post("/orders/9", True),
+                    Request(get("/api/late"), True), Request(get("/healthz"), False)]
+        stream = b"".join(r.head.encode() + r.body for r in requests)
+        conn = TcpConnection(b.gen.new_path(), b.rng)
+        conn.send(True, TCP_SYN)
+        conn.send(False, TCP_SYN | TCP_ACK)
+        conn.send(True, TCP_ACK)
+        for i in range(0, len(stream), 37):
+            conn.send(True, TCP_ACK, stream[i:i + 37])
+        frames = [f for _, f in conn.events]
+        r = self.replay(frames, 100)
+        routes = r.stats["routes"]
+        self.assertEqual((routes["health"]["requests"], routes["orders"]["requests"],
+                          routes["api"]["requests"], r.stats["unrouted"]["requests"]),
+                         (2, 1, 1, 2))
+        self.assertGreater(routes["orders"]["mirrored_packets"], 0)
+
     def test_route_percent_samples_whole_flows(self):
         b = Builder(5)
         flows = [b.connection([Request(get(f"/api/{i}"), True),
