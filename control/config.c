@@ -260,6 +260,58 @@ load_ports(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 	return ret;
 }
 
+/*
+ * What every mirror and route starts with: a mapping of known keys and a
+ * name not used by an earlier item of its list (@p names, @p lines: the
+ * earlier items'). Fills @p name and @p line, and @p where with
+ * "KIND 'NAME'" for the messages about the rest of the item.
+ */
+static int
+load_item_start(struct loader *ld, yaml_node_t *node, const char *list,
+		const char *kind, unsigned int idx, const char *const *keys,
+		const char *(*name_at)(const struct st_config *, unsigned int,
+				       int *),
+		const struct st_config *cfg, char *name, int *line,
+		char *where, size_t where_len)
+{
+	yaml_node_t *v;
+	unsigned int i;
+	int ret, first_line;
+
+	snprintf(where, where_len, "%s[%u]", list, idx);
+	ret = check_mapping(ld, node, where, keys);
+	if (ret < 0)
+		return ret;
+	*line = line_of(node);
+	v = lookup(ld, node, "name");
+	if (v == NULL)
+		return fail_at(ld, *line, "%s: 'name' is required", where);
+	ret = get_name(ld, v, where, name);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < idx; i++)
+		if (strcmp(name_at(cfg, i, &first_line), name) == 0)
+			return fail_at(ld, line_of(v),
+				       "%s '%s' is defined twice (first at "
+				       "line %d)", kind, name, first_line);
+	snprintf(where, where_len, "%s '%s'", kind, name);
+	return 0;
+}
+
+static const char *
+mirror_name_at(const struct st_config *cfg, unsigned int i, int *line)
+{
+	*line = cfg->mirrors[i].line;
+	return cfg->mirrors[i].name;
+}
+
+static const char *
+route_name_at(const struct st_config *cfg, unsigned int i, int *line)
+{
+	*line = cfg->routes[i].line;
+	return cfg->routes[i].name;
+}
+
 static int
 load_mirror(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	    struct st_config *cfg)
@@ -268,27 +320,13 @@ load_mirror(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	struct st_mirror_conf *m = &cfg->mirrors[idx];
 	yaml_node_t *v;
 	char where[64];
-	unsigned int i;
 	int ret;
 
-	snprintf(where, sizeof(where), "mirrors[%u]", idx);
-	ret = check_mapping(ld, node, where, keys);
+	ret = load_item_start(ld, node, "mirrors", "mirror", idx, keys,
+			      mirror_name_at, cfg, m->name, &m->line, where,
+			      sizeof(where));
 	if (ret < 0)
 		return ret;
-	m->line = line_of(node);
-	v = lookup(ld, node, "name");
-	if (v == NULL)
-		return fail_at(ld, m->line, "%s: 'name' is required", where);
-	ret = get_name(ld, v, where, m->name);
-	if (ret < 0)
-		return ret;
-	for (i = 0; i < idx; i++)
-		if (strcmp(cfg->mirrors[i].name, m->name) == 0)
-			return fail_at(ld, line_of(v),
-				       "mirror '%s' is defined twice (first at "
-				       "line %d)", m->name,
-				       cfg->mirrors[i].line);
-	snprintf(where, sizeof(where), "mirror '%s'", m->name);
 	v = lookup(ld, node, "port");
 	if (v == NULL)
 		return fail_at(ld, m->line, "%s: 'port' is required", where);
@@ -576,27 +614,13 @@ load_route(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	bool methods_given = false;
 	yaml_node_t *v;
 	char where[64];
-	unsigned int i;
 	int ret;
 
-	snprintf(where, sizeof(where), "routes[%u]", idx);
-	ret = check_mapping(ld, node, where, keys);
+	ret = load_item_start(ld, node, "routes", "route", idx, keys,
+			      route_name_at, cfg, r->name, &r->line, where,
+			      sizeof(where));
 	if (ret < 0)
 		return ret;
-	r->line = line_of(node);
-	v = lookup(ld, node, "name");
-	if (v == NULL)
-		return fail_at(ld, r->line, "%s: 'name' is required", where);
-	ret = get_name(ld, v, where, r->name);
-	if (ret < 0)
-		return ret;
-	for (i = 0; i < idx; i++)
-		if (strcmp(cfg->routes[i].name, r->name) == 0)
-			return fail_at(ld, line_of(v),
-				       "route '%s' is defined twice (first at "
-				       "line %d)", r->name,
-				       cfg->routes[i].line);
-	snprintf(where, sizeof(where), "route '%s'", r->name);
 
 	v = lookup(ld, node, "mirror");
 	if (v == NULL)

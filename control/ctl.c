@@ -222,48 +222,47 @@ cmd_show(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	return 0;
 }
 
+/* set_route_percent and set_mirror_percent: @p key names the kind. */
 static int
-cmd_set_route_percent(struct st_ctl *ctl, json_t *req, json_t *reply,
-		      char *err, size_t errlen)
+set_percent(struct st_ctl *ctl, json_t *req, json_t *reply, const char *key,
+	    char *err, size_t errlen)
 {
+	bool route = strcmp(key, "route") == 0;
 	struct st_config *cfg;
 	const char *name;
 	double percent;
 	int idx;
 
-	if (arg_string(req, "route", &name, err, errlen) != 0 ||
-	    arg_percent(req, &percent, err, errlen) != 0 ||
-	    (idx = find_route(ctl->view->cfg, name, err, errlen)) < 0 ||
-	    (cfg = copy_config(ctl, err, errlen)) == NULL)
+	if (arg_string(req, key, &name, err, errlen) != 0 ||
+	    arg_percent(req, &percent, err, errlen) != 0)
 		return -1;
-	cfg->routes[idx].percent = percent;
+	idx = route ? find_route(ctl->view->cfg, name, err, errlen) :
+		      find_mirror(ctl->view->cfg, name, err, errlen);
+	if (idx < 0 || (cfg = copy_config(ctl, err, errlen)) == NULL)
+		return -1;
+	if (route)
+		cfg->routes[idx].percent = percent;
+	else
+		cfg->mirrors[idx].percent = percent;
 	if (apply(ctl, cfg, ctl->view->mirrors_enabled, false, err, errlen))
 		return -1;
-	json_object_set_new(reply, "route", json_string(name));
+	json_object_set_new(reply, key, json_string(name));
 	json_object_set_new(reply, "percent", json_real(percent));
 	return 0;
+}
+
+static int
+cmd_set_route_percent(struct st_ctl *ctl, json_t *req, json_t *reply,
+		      char *err, size_t errlen)
+{
+	return set_percent(ctl, req, reply, "route", err, errlen);
 }
 
 static int
 cmd_set_mirror_percent(struct st_ctl *ctl, json_t *req, json_t *reply,
 		       char *err, size_t errlen)
 {
-	struct st_config *cfg;
-	const char *name;
-	double percent;
-	int idx;
-
-	if (arg_string(req, "mirror", &name, err, errlen) != 0 ||
-	    arg_percent(req, &percent, err, errlen) != 0 ||
-	    (idx = find_mirror(ctl->view->cfg, name, err, errlen)) < 0 ||
-	    (cfg = copy_config(ctl, err, errlen)) == NULL)
-		return -1;
-	cfg->mirrors[idx].percent = percent;
-	if (apply(ctl, cfg, ctl->view->mirrors_enabled, false, err, errlen))
-		return -1;
-	json_object_set_new(reply, "mirror", json_string(name));
-	json_object_set_new(reply, "percent", json_real(percent));
-	return 0;
+	return set_percent(ctl, req, reply, "mirror", err, errlen);
 }
 
 static int
