@@ -366,8 +366,8 @@ rewrite_regex(struct text *t, const char *re, const char *start_as)
 				as = "\\n";
 				i += 2;
 			} else {
-				for (k = 0; !in_class && k < RTE_DIM(lf_escapes);
-				     k++)
+				for (k = 0;
+				     !in_class && k < RTE_DIM(lf_escapes); k++)
 					if (lf_escapes[k][0][1] == e)
 						as = lf_escapes[k][1];
 				i += 2;

@@ -233,9 +233,11 @@ get_name(struct loader *ld, yaml_node_t *node, const char *where, char *out)
 	for (c = s; *c != '\0'; c++)
 		if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' &&
 		    *c != '.')
-			return fail_at(ld, line_of(node),
-				       "%s: '%s' may hold only letters, digits, "
-				       "'-', '_' and '.'", where, s);
+			return fail_at(
+			    ld, line_of(node),
+			    "%s: '%s' may hold only letters, digits, "
+			    "'-', '_' and '.'",
+			    where, s);
 	strcpy(out, s);
 	return 0;
 }
@@ -478,8 +480,8 @@ load_route_headers(struct loader *ld, yaml_node_t *node, const char *where,
 
 		if (r->nb_headers == ST_MAX_ROUTE_HEADERS)
 			return fail_at(ld, line_of(key),
-				       "%s: at most %d header conditions", where,
-				       ST_MAX_ROUTE_HEADERS);
+				       "%s: at most %d header conditions",
+				       where, ST_MAX_ROUTE_HEADERS);
 		ret = get_scalar(ld, key, where, &name);
 		if (ret < 0)
 			return ret;
@@ -587,17 +589,18 @@ check_writes(struct loader *ld, const char *where, bool methods_given,
 		/* Unsaid methods: all of them for a route that mirrors
 		 * nothing (a health check excluded whatever its method),
 		 * only reads for one that mirrors. */
-		r->methods = r->mirrors == 0 || r->allow_writes ?
-				     ST_HTTP_ALL_METHODS :
-				     ST_HTTP_ALL_METHODS & ~ST_HTTP_WRITE_METHODS;
+		r->methods = r->mirrors == 0 || r->allow_writes
+				 ? ST_HTTP_ALL_METHODS
+				 : ST_HTTP_ALL_METHODS & ~ST_HTTP_WRITE_METHODS;
 		return 0;
 	}
 	if (writes == 0 || r->mirrors == 0 || r->allow_writes)
 		return 0;
 	for (m = 0; m < ST_HTTP_METHODS; m++)
 		if (writes & (1u << m))
-			snprintf(list + strlen(list), sizeof(list) - strlen(list),
-				 "%s%s", list[0] ? ", " : "", method_names[m]);
+			snprintf(list + strlen(list),
+				 sizeof(list) - strlen(list), "%s%s",
+				 list[0] ? ", " : "", method_names[m]);
 	return fail_at(ld, r->line,
 		       "%s would mirror %s: writes are mirrored only with "
 		       "'allow_writes: true', because a shadow that shares "
@@ -791,8 +794,9 @@ st_config_resolve(struct st_config *cfg, char *err, size_t errlen)
 			 cfg->mirrors[i].name);
 	}
 	for (i = 0; i < n; i++) {
-		ret = resolve_one(cfg, refs, (const char (*)[ST_NAME_MAX + 16])what,
-				  i, err, errlen);
+		ret = resolve_one(cfg, refs,
+				  (const char(*)[ST_NAME_MAX + 16]) what, i,
+				  err, errlen);
 		if (ret < 0)
 			return ret;
 	}

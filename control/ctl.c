@@ -83,7 +83,8 @@ arg_percent(json_t *req, double *out, char *err, size_t errlen)
 
 	if (!json_is_number(v) || json_number_value(v) < 0 ||
 	    json_number_value(v) > 100) {
-		snprintf(err, errlen, "'percent' must be a number from 0 to 100");
+		snprintf(err, errlen,
+			 "'percent' must be a number from 0 to 100");
 		return -1;
 	}
 	*out = json_number_value(v);
@@ -189,8 +190,8 @@ mirror_names(const struct st_config *cfg, uint32_t mirrors)
 
 	for (i = 0; i < cfg->nb_mirrors; i++)
 		if (mirrors & (1u << i))
-			json_array_append_new(names,
-					      json_string(cfg->mirrors[i].name));
+			json_array_append_new(
+			    names, json_string(cfg->mirrors[i].name));
 	return names;
 }
 
@@ -289,7 +290,8 @@ cmd_mirror(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	if (apply(ctl, cfg, mirrors, false, err, errlen))
 		return -1;
 	json_object_set_new(reply, "mirror", json_string(name));
-	json_object_set_new(reply, "enabled", json_boolean(json_is_true(enabled)));
+	json_object_set_new(reply, "enabled",
+			    json_boolean(json_is_true(enabled)));
 	return 0;
 }
 
@@ -307,8 +309,8 @@ check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 	    next->server.port_id != cur->server.port_id) {
 		bool client = next->client.port_id != cur->client.port_id;
 
-		snprintf(err, errlen, "%s:%d: ports.%s: port %u, running %u: %s",
-			 next->path,
+		snprintf(err, errlen,
+			 "%s:%d: ports.%s: port %u, running %u: %s", next->path,
 			 client ? next->client.line : next->server.line,
 			 client ? "client" : "server",
 			 client ? next->client.port_id : next->server.port_id,
@@ -643,7 +645,8 @@ refuse(int fd, const char *why)
 	json_decref(reply);
 	if (text != NULL) {
 		/* Best effort: the peer is told why, then closed. */
-		if (send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT) >= 0)
+		if (send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT) >=
+		    0)
 			send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		free(text);
 	}
@@ -784,7 +787,8 @@ st_ctl_start(const char *path, struct st_view *view, st_ctl_apply_fn apply_fn,
 					 SOCK_CLOEXEC, 0);
 	if (ctl->listen_fd < 0 ||
 	    bind(ctl->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-	    chmod(path, 0660) != 0 || listen(ctl->listen_fd, MAX_CLIENTS) != 0) {
+	    chmod(path, 0660) != 0 ||
+	    listen(ctl->listen_fd, MAX_CLIENTS) != 0) {
 		ret = -errno;
 		snprintf(err, errlen, "--socket %s: %s", path, strerror(errno));
 		if (ctl->listen_fd >= 0)

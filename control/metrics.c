@@ -946,7 +946,8 @@ tel_mirror(struct rte_tel_data *d, const char *key,
 	rte_tel_data_add_dict_u64(m, "mirror_dropped_packets",
 				  st_stats_mirror_dropped(stats));
 	for (c = 0; c < ST_DROP_CAUSES; c++)
-		rte_tel_data_add_dict_u64(m, st_stats_drop_name(c), stats->dropped[c]);
+		rte_tel_data_add_dict_u64(m, st_stats_drop_name(c),
+					  stats->dropped[c]);
 	return tel_add_child(d, key, m);
 }
 

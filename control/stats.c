@@ -132,7 +132,8 @@ write_mirror(FILE *out, const struct st_mirror_conf *conf,
 		"\"mirror_dropped_bytes\": %" PRIu64 ", "
 		"\"dropped_by_cause\": {",
 		conf->name, conf->port.port_id, conf->percent, s->packets,
-		s->bytes, s->flows, st_stats_mirror_dropped(s), s->dropped_bytes);
+		s->bytes, s->flows, st_stats_mirror_dropped(s),
+		s->dropped_bytes);
 	for (c = 0; c < ST_DROP_CAUSES; c++)
 		fprintf(out, "%s\"%s\": %" PRIu64, c ? ", " : "",
 			drop_names[c], s->dropped[c]);
@@ -217,8 +218,8 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 			st_stats_mirror_dropped(&total.mirror[i]));
 	for (i = 0; i <= cfg->nb_routes && cfg->nb_routes > 0; i++) {
 		const struct st_route_stats *r =
-			&total.route[i < cfg->nb_routes ? i :
-							  ST_ROUTE_STATS_DEFAULT];
+		    &total.route[i < cfg->nb_routes ? i
+						    : ST_ROUTE_STATS_DEFAULT];
 
 		fprintf(out,
 			"route %-14s %" PRIu64 " requests  %" PRIu64

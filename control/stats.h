@@ -52,7 +52,7 @@ struct st_mirror_stats {
 struct st_route_stats {
 	uint64_t requests;	/* request heads that matched it */
 	uint64_t flows;		/* times one of them selected a flow */
-	uint64_t packets;	/* packets copied (once, whatever the mirrors) */
+	uint64_t packets; /* packets copied (once, whatever the mirrors) */
 	uint64_t bytes;
 };
 

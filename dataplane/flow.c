@@ -73,8 +73,8 @@ st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
 		return NULL;
 	}
 	t->idle_tsc = (uint64_t)idle_timeout_s * rte_get_tsc_hz();
-	t->closing_tsc = RTE_MIN(t->idle_tsc,
-				 (uint64_t)CLOSING_TIMEOUT_S * rte_get_tsc_hz());
+	t->closing_tsc = RTE_MIN(t->idle_tsc, (uint64_t)CLOSING_TIMEOUT_S *
+						  rte_get_tsc_hz());
 	return t;
 }
 

@@ -325,7 +325,8 @@ control_loop(struct app *app, const struct options *opt)
 
 		if (now_tsc >= next_link_tsc) {
 			poll_links(app);
-			next_link_tsc = now_tsc + LINK_POLL_PERIOD_MS * hz / 1000;
+			next_link_tsc =
+			    now_tsc + LINK_POLL_PERIOD_MS * hz / 1000;
 		}
 		if (opt->idle_exit_ms != 0 && all_idle(app, now_tsc, idle_tsc))
 			break;

@@ -44,7 +44,7 @@ struct st_flow_key {
 /* Where the interesting parts of a parsed frame are. */
 struct st_pkt_info {
 	uint16_t l3_off;	/* IP header offset; 0 when there is none */
-	uint16_t l4_off;	/* TCP/UDP header offset; 0 when there is none */
+	uint16_t l4_off; /* TCP/UDP header offset; 0 when there is none */
 	uint16_t payload_off;	/* L4 payload offset; 0 when there is none */
 	uint16_t payload_len;	/* L4 payload bytes present in the frame */
 	uint8_t l4_proto;	/* IPPROTO_TCP / IPPROTO_UDP, else 0 */

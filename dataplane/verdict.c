@@ -434,7 +434,8 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 	}
 	head_hold(v, h, m);
 	if (!head_append(v, policy, h,
-			 rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off,
+			 rte_pktmbuf_mtod(m, const uint8_t *) +
+			     info->payload_off,
 			 info->payload_len, seq))
 		return;
 	sent = head_finish(v, policy, slot);
@@ -519,8 +520,8 @@ finish_heads(struct st_verdict *v, const struct st_policy *policy,
 	while (i < v->nb_used) {
 		uint16_t slot = v->used_slot[i];
 
-		if (all ||
-		    now_tsc - v->heads[slot].started_tsc > v->head_timeout_tsc) {
+		if (all || now_tsc - v->heads[slot].started_tsc >
+			       v->head_timeout_tsc) {
 			v->stats->http_heads_partial++;
 			head_finish(v, policy, slot);	/* moves a slot here */
 		} else {

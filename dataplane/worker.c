@@ -169,8 +169,8 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		struct rte_mbuf *m = pkts[i];
 
 		if (i + PREFETCH_OFFSET < nb)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET],
-						       void *));
+			rte_prefetch0(rte_pktmbuf_mtod(
+			    pkts[i + PREFETCH_OFFSET], void *));
 		/* Headers are in the first segment; a frame cut short there
 		 * is parsed as far as it goes. */
 		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),

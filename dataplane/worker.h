@@ -23,7 +23,7 @@ struct st_worker;
 struct st_worker_params {
 	unsigned int lcore_id;
 	unsigned int index;		/* 0..workers-1: RCU thread id */
-	uint16_t tx_queue;		/* this worker's TX queue on every port */
+	uint16_t tx_queue; /* this worker's TX queue on every port */
 	uint16_t port[ST_SIDE_COUNT];	/* client and server port ids */
 	uint16_t rx_queue[ST_SIDE_COUNT]; /* RX queue polled on each port */
 	uint8_t polls[ST_SIDE_COUNT];	/* whether it polls that port */
