@@ -21,6 +21,7 @@ _run_ids = itertools.count()
 class Mirror:
     name: str
     percent: float | None   # None: leave it to the config's default
+    device: str | None = None   # a vdev of its own (e.g. net_ring0), else a pcap port
 
 
 @dataclass
@@ -56,12 +57,16 @@ def _pcap_vdev(index, rx_files, tx_files):
     return "--vdev=" + ",".join([f"net_pcap{index}"] + args)
 
 
+def _mirror_port(i, m):
+    return m.device.split(",")[0] if m.device else f"net_pcap{i + 2}"
+
+
 def _config(mirrors, extra):
     lines = ["ports:", "  client: net_pcap0", "  server: net_pcap1"]
     if mirrors:
         lines.append("mirrors:")
     for i, m in enumerate(mirrors):
-        lines += [f"  - name: {m.name}", f"    port: net_pcap{i + 2}"]
+        lines += [f"  - name: {m.name}", f"    port: {_mirror_port(i, m)}"]
         if m.percent is not None:   # None: the config's default
             lines.append(f"    percent: {m.percent}")
     return "\n".join(lines) + "\n" + extra
@@ -93,8 +98,9 @@ def run(workdir, client_queues, server_queues, mirrors, extra_config="",
         tx = [path(f"{side}_out{q}.pcap") for q in range(workers)]
         vdevs.append(_pcap_vdev(port, rx, tx))
     for i, m in enumerate(mirrors):
-        vdevs.append(_pcap_vdev(i + 2, [], [path(f"{m.name}_out{q}.pcap")
-                                            for q in range(workers)]))
+        vdevs.append(f"--vdev={m.device}" if m.device else
+                     _pcap_vdev(i + 2, [], [path(f"{m.name}_out{q}.pcap")
+                                           for q in range(workers)]))
     with open(path("config.yaml"), "w") as f:
         f.write(_config(mirrors, extra_config))
 
@@ -117,7 +123,7 @@ def run(workdir, client_queues, server_queues, mirrors, extra_config="",
     with open(path("stats.json")) as f:
         stats = json.load(f)
     return Result(outputs("client"), outputs("server"),
-                  {m.name: outputs(m.name) for m in mirrors}, stats,
+                  {m.name: outputs(m.name) for m in mirrors if not m.device}, stats,
                   proc.returncode, proc.stdout)
 
 
