@@ -4,6 +4,12 @@
 #include <math.h>
 #include <string.h>
 
+#include <rte_cycles.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_tcp.h>
+
 uint64_t
 st_sample_threshold(double percent)
 {
@@ -26,12 +32,6 @@ st_sample_salt(const char *name)
 	 * salts. */
 	return st_flow_mix(rte_hash_crc(aligned, len, 0x5348414d));
 }
-
-#include <rte_cycles.h>
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_malloc.h>
-#include <rte_tcp.h>
 
 /* A flow that said goodbye (RST, or FIN both ways) lingers this long, so
  * the last ACKs and retransmissions still find it. It must outlive a

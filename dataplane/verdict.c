@@ -135,6 +135,17 @@ mirror_out(struct st_verdict *v, const struct st_policy *policy,
 	st_mirror_send(v->mirror, m, mirrors);
 }
 
+/* A packet that starts no request: it follows the flow's verdict. */
+static void
+follow_verdict(struct st_verdict *v, const struct st_policy *policy,
+	       struct st_flow *flow, struct rte_mbuf *m, uint32_t flow_hash)
+{
+	uint32_t mirrors = st_policy_mirrors(policy, flow, flow_hash);
+
+	if (mirrors != 0)
+		mirror_out(v, policy, flow, m, mirrors);
+}
+
 /* A request head says which route the flow follows from now on. */
 static void
 classify(struct st_verdict *v, const struct st_policy *policy,
@@ -315,18 +326,19 @@ head_start(struct st_verdict *v, const struct st_policy *policy,
  * each followed by its body, as far as body lengths tell. A head cut by
  * the segment's end is gathered from the next segments (and the segment
  * held, with @p hold, when the head starts it: *held is set then).
- * Returns the mirrors of the requests classified; *found counts them.
+ * @p seq is the segment's sequence number. Returns the mirrors of the
+ * requests classified; *found counts them.
  */
 static uint32_t
 scan_requests(struct st_verdict *v, const struct st_policy *policy,
 	      struct st_flow *flow, struct rte_mbuf *m,
 	      const struct st_pkt_info *info, uint32_t flow_hash,
-	      uint64_t now_tsc, uint32_t off, bool hold, bool *held,
-	      unsigned int *found)
+	      uint64_t now_tsc, uint32_t seq, uint32_t off, bool hold,
+	      bool *held, unsigned int *found)
 {
 	const uint8_t *data =
 		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off;
-	uint32_t len = info->payload_len, seq = tcp_seq(m, info);
+	uint32_t len = info->payload_len;
 	uint32_t mirrors = 0;
 	int n;
 
@@ -415,21 +427,17 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 
 	/* The other direction, or no data: the verdict so far holds. */
 	if (direction(info) != h->dir || info->payload_len == 0) {
-		mirrors = st_policy_mirrors(policy, flow, flow_hash);
-		if (mirrors != 0)
-			mirror_out(v, policy, flow, m, mirrors);
+		follow_verdict(v, policy, flow, m, flow_hash);
 		return;
 	}
 	seq = tcp_seq(m, info);
-	/* Data beyond a gap: the head is decided on what came before, and
-	 * this segment follows that decision. */
+	/* Data beyond a gap: the head is decided on what came before (an
+	 * incomplete head, so the stream's track is lost too), and this
+	 * segment follows that decision. */
 	if ((int32_t)(seq - h->next_seq) > 0) {
 		v->stats->http_heads_partial++;
 		head_finish(v, policy, slot);
-		flow->next_request_dir = 0;
-		mirrors = st_policy_mirrors(policy, flow, flow_hash);
-		if (mirrors != 0)
-			mirror_out(v, policy, flow, m, mirrors);
+		follow_verdict(v, policy, flow, m, flow_hash);
 		return;
 	}
 	head_hold(v, h, m);
@@ -443,7 +451,8 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 	 * the segment copied to the mirrors they add. */
 	if (request_offset(flow, m, info, seq, &off) && off > 0) {
 		mirrors = scan_requests(v, policy, flow, m, info, flow_hash,
-					now_tsc, off, false, &held, &found);
+					now_tsc, seq, off, false, &held,
+					&found);
 		if ((mirrors & ~sent) != 0)
 			mirror_out(v, policy, flow, m, mirrors & ~sent);
 	}
@@ -462,13 +471,13 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 		const struct st_pkt_info *info, uint32_t flow_hash,
 		uint64_t now_tsc)
 {
-	uint32_t off, mirrors = 0;
+	uint32_t seq = tcp_seq(m, info), off, mirrors = 0;
 	unsigned int found = 0;
 	bool held = false;
 
-	if (request_offset(flow, m, info, tcp_seq(m, info), &off)) {
+	if (request_offset(flow, m, info, seq, &off)) {
 		mirrors = scan_requests(v, policy, flow, m, info, flow_hash,
-					now_tsc, off, true, &held, &found);
+					now_tsc, seq, off, true, &held, &found);
 		if (held)
 			return;
 		if (off > 0 && found == 0)	/* no request where due */
@@ -487,8 +496,6 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 		  const struct st_pkt_info *info, uint32_t flow_hash,
 		  uint64_t now_tsc)
 {
-	uint32_t mirrors;
-
 	/* No room to remember the flow: no verdict to follow, no copy. */
 	if (unlikely(flow == NULL))
 		return;
@@ -504,9 +511,7 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 			return;
 		}
 	}
-	mirrors = st_policy_mirrors(policy, flow, flow_hash);
-	if (mirrors != 0)
-		mirror_out(v, policy, flow, m, mirrors);
+	follow_verdict(v, policy, flow, m, flow_hash);
 }
 
 /* Decide pending heads on what they hold: those older than the timeout,
