@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
@@ -14,6 +15,7 @@
 #include <yaml.h>
 
 #include <rte_ethdev.h>
+#include <rte_ether.h>
 
 /* A mirror takes every flow when nothing else is said, but once routes
  * exist, only what they claim. */
@@ -27,6 +29,13 @@
 #define DEFAULT_IDLE_TIMEOUT_S 120
 #define MIN_FLOW_TABLE_SIZE 64
 #define MAX_FLOW_TABLE_SIZE (1u << 24)
+/* A cut copy keeps at least its Ethernet header, or it is not a frame. */
+#define MIN_TRUNCATE_BYTES 14
+#define MAX_TRUNCATE_BYTES 65535
+#define DEFAULT_ENCAP_TTL 64
+#define DEFAULT_VXLAN_PORT 4789	/* IANA */
+/* "mirror 'NAME'", what messages about a mirror start with. */
+#define MIRROR_WHERE_MAX 64
 
 static const char *const method_names[ST_HTTP_METHODS] = {
 	[ST_HTTP_GET] = "GET",		[ST_HTTP_HEAD] = "HEAD",
@@ -40,6 +49,18 @@ const char *
 st_http_method_name(enum st_http_method m)
 {
 	return (unsigned int)m < ST_HTTP_METHODS ? method_names[m] : NULL;
+}
+
+static const char *const encap_names[ST_ENCAP_TYPES] = {
+	[ST_ENCAP_NONE] = "none",	[ST_ENCAP_VLAN] = "vlan",
+	[ST_ENCAP_VXLAN] = "vxlan",	[ST_ENCAP_GRE] = "gre",
+	[ST_ENCAP_ERSPAN] = "erspan",
+};
+
+const char *
+st_encap_name(enum st_encap_type t)
+{
+	return (unsigned int)t < ST_ENCAP_TYPES ? encap_names[t] : NULL;
 }
 
 /* One load: the parsed document plus where errors go. */
@@ -80,6 +101,15 @@ static yaml_node_t *
 node_at(struct loader *ld, int index)
 {
 	return yaml_document_get_node(&ld->doc, index);
+}
+
+/* Append @p item to the comma-separated @p list (@p size bytes). */
+static void
+list_append(char *list, size_t size, const char *item)
+{
+	size_t len = strlen(list);
+
+	snprintf(list + len, size - len, "%s%s", len ? ", " : "", item);
 }
 
 /*
@@ -181,6 +211,73 @@ get_uint(struct loader *ld, yaml_node_t *node, const char *where,
 			       scalar(node));
 	*out = (uint32_t)v;
 	return 0;
+}
+
+static int
+get_bool(struct loader *ld, yaml_node_t *node, const char *where, bool *out)
+{
+	const char *s;
+	int ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
+		*out = s[0] == 't';
+		return 0;
+	}
+	return fail_at(ld, line_of(node), "%s: '%s' is not true or false",
+		       where, s);
+}
+
+/*
+ * A MAC address, xx:xx:xx:xx:xx:xx. Never all zeros; a source (@p sender)
+ * not a group address either: no frame may carry one as its sender.
+ */
+static int
+get_mac(struct loader *ld, yaml_node_t *node, const char *where, bool sender,
+	uint8_t mac[RTE_ETHER_ADDR_LEN])
+{
+	struct rte_ether_addr ea;
+	const char *s;
+	int ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	if (rte_ether_unformat_addr(s, &ea) != 0)
+		return fail_at(ld, line_of(node),
+			       "%s: '%s' is not a MAC address such as "
+			       "02:00:00:00:00:01", where, s);
+	if (rte_is_zero_ether_addr(&ea))
+		return fail_at(ld, line_of(node),
+			       "%s: %s is not a station's address", where, s);
+	if (sender && !rte_is_unicast_ether_addr(&ea))
+		return fail_at(ld, line_of(node),
+			       "%s: %s is a group address, which cannot send",
+			       where, s);
+	memcpy(mac, ea.addr_bytes, RTE_ETHER_ADDR_LEN);
+	return 0;
+}
+
+/* A dotted IPv4 address, kept in network byte order. */
+static int
+get_ipv4(struct loader *ld, yaml_node_t *node, const char *where,
+	 uint32_t *addr)
+{
+	struct in6_addr v6;
+	const char *s;
+	int ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	if (inet_pton(AF_INET, s, addr) == 1)
+		return 0;
+	if (inet_pton(AF_INET6, s, &v6) == 1)
+		return fail_at(ld, line_of(node),
+			       "%s: %s: outer IPv6 is not supported, give an "
+			       "IPv4 address", where, s);
+	return fail_at(ld, line_of(node),
+		       "%s: '%s' is not an IPv4 address such as 192.0.2.1",
+		       where, s);
 }
 
 /* A port: a number is a DPDK port id, anything else a device name. */
@@ -314,14 +411,211 @@ route_name_at(const struct st_config *cfg, unsigned int i, int *line)
 	return cfg->routes[i].name;
 }
 
+/* Bytes of the original a copy keeps: 0 (all of them), or a frame. */
+static int
+get_truncate(struct loader *ld, yaml_node_t *node, const char *mirror,
+	     uint32_t *bytes)
+{
+	char where[MIRROR_WHERE_MAX + sizeof(": truncate")];
+	int ret;
+
+	snprintf(where, sizeof(where), "%s: truncate", mirror);
+	ret = get_uint(ld, node, where, 0, MAX_TRUNCATE_BYTES, bytes);
+	if (ret == 0 && *bytes != 0 && *bytes < MIN_TRUNCATE_BYTES)
+		return fail_at(ld, line_of(node),
+			       "%s: %u would cut into the Ethernet header: "
+			       "give 0 (the whole frame) or %u..%u", where,
+			       *bytes, MIN_TRUNCATE_BYTES, MAX_TRUNCATE_BYTES);
+	return ret;
+}
+
+static int
+get_encap_type(struct loader *ld, yaml_node_t *node, const char *where,
+	       enum st_encap_type *type)
+{
+	char list[64] = "";
+	const char *s;
+	int t, ret = get_scalar(ld, node, where, &s);
+
+	if (ret < 0)
+		return ret;
+	for (t = 0; t < ST_ENCAP_TYPES; t++) {
+		if (strcmp(s, encap_names[t]) == 0) {
+			*type = (enum st_encap_type)t;
+			return 0;
+		}
+		list_append(list, sizeof(list), encap_names[t]);
+	}
+	return fail_at(ld, line_of(node), "%s: unknown type '%s' (%s)", where,
+		       s, list);
+}
+
+/* What the value of an encap key is. */
+enum encap_value {
+	ENCAP_WHOLE,		/* a whole number in min..max */
+	ENCAP_WHOLE_OR_FLOW,	/* the same, or "flow", kept as 0 */
+	ENCAP_BOOL,
+	ENCAP_MAC,
+	ENCAP_SENDER_MAC,	/* a MAC a frame may be sent from */
+	ENCAP_IPV4,
+};
+
+#define TYPE_BIT(t) (1u << ST_ENCAP_##t)
+#define IPV4_TUNNELS (TYPE_BIT(VXLAN) | TYPE_BIT(GRE) | TYPE_BIT(ERSPAN))
+#define ENCAP_FIELD(f)                                                  \
+	offsetof(struct st_encap_conf, f),                              \
+		sizeof(((struct st_encap_conf *)NULL)->f)
+
+/*
+ * The keys of an encap mapping besides "type": the types each applies to,
+ * the types that need it, and the field its value goes to. One table, so
+ * that a key of another type is refused by name, never silently ignored.
+ */
+static const struct encap_key {
+	const char *name;
+	uint32_t types;		/* TYPE_BIT(t): it applies to t */
+	uint32_t required;	/* TYPE_BIT(t): t needs it */
+	enum encap_value value;
+	uint32_t min, max;	/* of a whole number */
+	size_t offset, size;	/* of its field in struct st_encap_conf */
+} encap_keys[] = {
+	{ "vlan_id", TYPE_BIT(VLAN), TYPE_BIT(VLAN), ENCAP_WHOLE, 1, 4094,
+	  ENCAP_FIELD(vlan_id) },
+	{ "pcp", TYPE_BIT(VLAN), 0, ENCAP_WHOLE, 0, 7, ENCAP_FIELD(pcp) },
+	{ "dst_mac", IPV4_TUNNELS, IPV4_TUNNELS, ENCAP_MAC, 0, 0,
+	  ENCAP_FIELD(dst_mac) },
+	{ "src_mac", IPV4_TUNNELS, 0, ENCAP_SENDER_MAC, 0, 0,
+	  ENCAP_FIELD(src_mac) },
+	{ "src_ip", IPV4_TUNNELS, IPV4_TUNNELS, ENCAP_IPV4, 0, 0,
+	  ENCAP_FIELD(src_ip) },
+	{ "dst_ip", IPV4_TUNNELS, IPV4_TUNNELS, ENCAP_IPV4, 0, 0,
+	  ENCAP_FIELD(dst_ip) },
+	{ "ttl", IPV4_TUNNELS, 0, ENCAP_WHOLE, 1, 255, ENCAP_FIELD(ttl) },
+	{ "dscp", IPV4_TUNNELS, 0, ENCAP_WHOLE, 0, 63, ENCAP_FIELD(dscp) },
+	{ "vni", TYPE_BIT(VXLAN), TYPE_BIT(VXLAN), ENCAP_WHOLE, 0,
+	  (1u << 24) - 1, ENCAP_FIELD(vni) },
+	{ "dst_port", TYPE_BIT(VXLAN), 0, ENCAP_WHOLE, 1, 65535,
+	  ENCAP_FIELD(dst_port) },
+	{ "src_port", TYPE_BIT(VXLAN), 0, ENCAP_WHOLE_OR_FLOW, 1, 65535,
+	  ENCAP_FIELD(src_port) },
+	{ "udp_checksum", TYPE_BIT(VXLAN), 0, ENCAP_BOOL, 0, 0,
+	  ENCAP_FIELD(udp_checksum) },
+	{ "key", TYPE_BIT(GRE), 0, ENCAP_WHOLE, 0, UINT32_MAX,
+	  ENCAP_FIELD(key) },
+	{ "session_id", TYPE_BIT(ERSPAN), TYPE_BIT(ERSPAN), ENCAP_WHOLE, 0,
+	  1023, ENCAP_FIELD(session_id) },
+};
+
+/* A whole number into its field, whatever the field's width; the key's
+ * range makes it fit. */
+static void
+store_whole(void *field, size_t size, uint32_t v)
+{
+	if (size == sizeof(uint8_t))
+		*(uint8_t *)field = (uint8_t)v;
+	else if (size == sizeof(uint16_t))
+		*(uint16_t *)field = (uint16_t)v;
+	else
+		*(uint32_t *)field = v;
+}
+
+static int
+load_encap_value(struct loader *ld, yaml_node_t *node, const char *where,
+		 const struct encap_key *k, struct st_encap_conf *e)
+{
+	void *field = (char *)e + k->offset;
+	uint32_t v;
+	int ret;
+
+	switch (k->value) {
+	case ENCAP_BOOL:
+		return get_bool(ld, node, where, field);
+	case ENCAP_MAC:
+	case ENCAP_SENDER_MAC:
+		return get_mac(ld, node, where, k->value == ENCAP_SENDER_MAC,
+			       field);
+	case ENCAP_IPV4:
+		return get_ipv4(ld, node, where, field);
+	case ENCAP_WHOLE_OR_FLOW:
+		if (node->type == YAML_SCALAR_NODE &&
+		    strcmp(scalar(node), "flow") == 0) {
+			store_whole(field, k->size, 0);
+			return 0;
+		}
+		break;
+	case ENCAP_WHOLE:
+		break;
+	}
+	ret = get_uint(ld, node, where, k->min, k->max, &v);
+	if (ret == 0)
+		store_whole(field, k->size, v);
+	return ret;
+}
+
+/* "encap": none, or a mapping of a type and the keys that type takes. */
+static int
+load_encap(struct loader *ld, yaml_node_t *node, const char *mirror,
+	   struct st_encap_conf *e)
+{
+	const char *names[1 + RTE_DIM(encap_keys) + 1] = { "type" };
+	char where[MIRROR_WHERE_MAX + sizeof(": encap")];
+	char key_where[sizeof(where) + sizeof(".udp_checksum")];
+	const struct encap_key *k;
+	yaml_node_t *v;
+	unsigned int i;
+	int ret;
+
+	e->line = line_of(node);
+	snprintf(where, sizeof(where), "%s: encap", mirror);
+	if (node->type == YAML_SCALAR_NODE) {
+		ret = get_encap_type(ld, node, where, &e->type);
+		if (ret == 0 && e->type != ST_ENCAP_NONE)
+			return fail_at(ld, e->line,
+				       "%s: %s needs its settings: give a "
+				       "mapping such as {type: %s, ...}",
+				       where, scalar(node), scalar(node));
+		return ret;
+	}
+	for (i = 0; i < RTE_DIM(encap_keys); i++)
+		names[1 + i] = encap_keys[i].name;
+	ret = check_mapping(ld, node, where, names);
+	if (ret < 0)
+		return ret;
+	v = lookup(ld, node, "type");
+	if (v == NULL)
+		return fail_at(ld, e->line, "%s: 'type' is required", where);
+	ret = get_encap_type(ld, v, where, &e->type);
+	for (k = encap_keys; ret == 0 && k < encap_keys + RTE_DIM(encap_keys);
+	     k++) {
+		v = lookup(ld, node, k->name);
+		if (v != NULL && !(k->types & (1u << e->type))) {
+			ret = fail_at(ld, line_of(v),
+				      "%s: '%s' does not apply to %s", where,
+				      k->name, encap_names[e->type]);
+		} else if (v != NULL) {
+			snprintf(key_where, sizeof(key_where), "%s.%s", where,
+				 k->name);
+			ret = load_encap_value(ld, v, key_where, k, e);
+		} else if (k->required & (1u << e->type)) {
+			ret = fail_at(ld, e->line,
+				      "%s: '%s' is required for %s", where,
+				      k->name, encap_names[e->type]);
+		}
+	}
+	e->has_src_mac = lookup(ld, node, "src_mac") != NULL;
+	e->has_key = lookup(ld, node, "key") != NULL;
+	return ret;
+}
+
 static int
 load_mirror(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	    struct st_config *cfg)
 {
-	static const char *const keys[] = { "name", "port", "percent", NULL };
+	static const char *const keys[] = { "name", "port", "percent",
+					     "truncate", "encap", NULL };
 	struct st_mirror_conf *m = &cfg->mirrors[idx];
 	yaml_node_t *v;
-	char where[64];
+	char where[MIRROR_WHERE_MAX];
 	int ret;
 
 	ret = load_item_start(ld, node, "mirrors", "mirror", idx, keys,
@@ -339,6 +633,18 @@ load_mirror(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	v = lookup(ld, node, "percent");
 	if (v != NULL)
 		ret = get_number(ld, v, where, 0, 100, &m->percent);
+	if (ret == 0 && (v = lookup(ld, node, "truncate")) != NULL)
+		ret = get_truncate(ld, v, where, &m->truncate);
+	/* Every mirror starts from the same defaults, so that leaving
+	 * encap out and writing "encap: none" are the same config. */
+	m->encap = (struct st_encap_conf){
+		.type = ST_ENCAP_NONE,
+		.ttl = DEFAULT_ENCAP_TTL,
+		.dst_port = DEFAULT_VXLAN_PORT,
+		.udp_checksum = true,
+	};
+	if (ret == 0 && (v = lookup(ld, node, "encap")) != NULL)
+		ret = load_encap(ld, v, where, &m->encap);
 	return ret;
 }
 
@@ -392,22 +698,6 @@ load_flow_table(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 		ret = get_uint(ld, v, "flow_table.idle_timeout_s", 1, 86400,
 			       &cfg->flow_table.idle_timeout_s);
 	return ret;
-}
-
-static int
-get_bool(struct loader *ld, yaml_node_t *node, const char *where, bool *out)
-{
-	const char *s;
-	int ret = get_scalar(ld, node, where, &s);
-
-	if (ret < 0)
-		return ret;
-	if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) {
-		*out = s[0] == 't';
-		return 0;
-	}
-	return fail_at(ld, line_of(node), "%s: '%s' is not true or false",
-		       where, s);
 }
 
 static int
@@ -598,9 +888,7 @@ check_writes(struct loader *ld, const char *where, bool methods_given,
 		return 0;
 	for (m = 0; m < ST_HTTP_METHODS; m++)
 		if (writes & (1u << m))
-			snprintf(list + strlen(list),
-				 sizeof(list) - strlen(list), "%s%s",
-				 list[0] ? ", " : "", method_names[m]);
+			list_append(list, sizeof(list), method_names[m]);
 	return fail_at(ld, r->line,
 		       "%s would mirror %s: writes are mirrored only with "
 		       "'allow_writes: true', because a shadow that shares "

@@ -84,10 +84,58 @@ struct st_port_ref {
 	int line;			/* where it was written, for errors */
 };
 
+/* How copies are wrapped on their way to a shadow. */
+enum st_encap_type {
+	ST_ENCAP_NONE,		/* the frame as it was */
+	ST_ENCAP_VLAN,		/* an 802.1Q tag added after the MACs */
+	ST_ENCAP_VXLAN,		/* Ethernet/IPv4/UDP/VXLAN (RFC 7348) */
+	ST_ENCAP_GRE,		/* Ethernet/IPv4/GRE, Transparent Ethernet
+				 * Bridging (0x6558), optional key */
+	ST_ENCAP_ERSPAN,	/* Ethernet/IPv4/GRE/ERSPAN type II */
+	ST_ENCAP_TYPES
+};
+
+/** Name of an encapsulation ("vxlan"), or NULL when out of range. */
+const char *st_encap_name(enum st_encap_type t);
+
+/*
+ * An encapsulation and its parameters. Which fields apply depends on the
+ * type; the loader refuses keys that do not apply. Addresses are stored
+ * in network byte order, as they go on the wire.
+ */
+struct st_encap_conf {
+	enum st_encap_type type;
+	int line;			/* 0 when not in the file */
+	/* vlan */
+	uint16_t vlan_id;		/* 1..4094 */
+	uint8_t pcp;			/* 0..7 */
+	/* vxlan, gre, erspan: the outer Ethernet and IPv4 headers */
+	bool has_src_mac;		/* else the shadow port's own MAC */
+	uint8_t src_mac[6];
+	uint8_t dst_mac[6];		/* required */
+	uint32_t src_ip;		/* required */
+	uint32_t dst_ip;		/* required */
+	uint8_t ttl;			/* default 64 */
+	uint8_t dscp;			/* 0..63, default 0 */
+	/* vxlan */
+	uint32_t vni;			/* 0..2^24-1, required */
+	uint16_t dst_port;		/* default 4789 */
+	uint16_t src_port;		/* 0: from the flow's hash, as VXLAN
+					 * senders do, in 49152..65535 */
+	bool udp_checksum;		/* default true; false sends 0 */
+	/* gre */
+	bool has_key;
+	uint32_t key;
+	/* erspan */
+	uint16_t session_id;		/* 0..1023, required */
+};
+
 struct st_mirror_conf {
 	char name[ST_NAME_MAX];
 	struct st_port_ref port;
 	double percent;		/* share of flows no route claims */
+	uint32_t truncate;	/* bytes of the original kept; 0: all */
+	struct st_encap_conf encap;
 	int line;
 };
 

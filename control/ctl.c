@@ -2,10 +2,12 @@
 #define _GNU_SOURCE	/* accept4, struct ucred */
 #include "ctl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,71 @@ mirror_names(const struct st_config *cfg, uint32_t mirrors)
 	return names;
 }
 
+static void
+set_mac(json_t *obj, const char *key, const uint8_t mac[6])
+{
+	char text[sizeof("xx:xx:xx:xx:xx:xx")];
+
+	snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0],
+		 mac[1], mac[2], mac[3], mac[4], mac[5]);
+	json_object_set_new(obj, key, json_string(text));
+}
+
+static void
+set_ipv4(json_t *obj, const char *key, uint32_t addr)
+{
+	char text[INET_ADDRSTRLEN];
+
+	json_object_set_new(obj, key,
+			    json_string(inet_ntop(AF_INET, &addr, text,
+						  sizeof(text))));
+}
+
+/* An encapsulation as the config file writes it: its type and the keys
+ * that apply to it. */
+static json_t *
+encap_json(const struct st_encap_conf *e)
+{
+	json_t *obj = json_pack("{s:s}", "type", st_encap_name(e->type));
+
+	switch (e->type) {
+	case ST_ENCAP_VLAN:
+		json_object_set_new(obj, "vlan_id", json_integer(e->vlan_id));
+		json_object_set_new(obj, "pcp", json_integer(e->pcp));
+		return obj;
+	case ST_ENCAP_VXLAN:
+		json_object_set_new(obj, "vni", json_integer(e->vni));
+		json_object_set_new(obj, "dst_port", json_integer(e->dst_port));
+		json_object_set_new(obj, "src_port",
+				    e->src_port == 0 ?
+					    json_string("flow") :
+					    json_integer(e->src_port));
+		json_object_set_new(obj, "udp_checksum",
+				    json_boolean(e->udp_checksum));
+		break;
+	case ST_ENCAP_GRE:
+		if (e->has_key)
+			json_object_set_new(obj, "key", json_integer(e->key));
+		break;
+	case ST_ENCAP_ERSPAN:
+		json_object_set_new(obj, "session_id",
+				    json_integer(e->session_id));
+		break;
+	default:	/* none: nothing to say */
+		return obj;
+	}
+	/* The outer Ethernet and IPv4 headers of the IPv4 tunnels; without
+	 * src_mac, copies leave with the shadow port's own. */
+	set_mac(obj, "dst_mac", e->dst_mac);
+	if (e->has_src_mac)
+		set_mac(obj, "src_mac", e->src_mac);
+	set_ipv4(obj, "src_ip", e->src_ip);
+	set_ipv4(obj, "dst_ip", e->dst_ip);
+	json_object_set_new(obj, "ttl", json_integer(e->ttl));
+	json_object_set_new(obj, "dscp", json_integer(e->dscp));
+	return obj;
+}
+
 static int
 cmd_show(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	 size_t errlen)
@@ -204,12 +271,16 @@ cmd_show(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	unsigned int i;
 
 	(void)req, (void)err, (void)errlen;
-	for (i = 0; i < cfg->nb_mirrors; i++)
+	for (i = 0; i < cfg->nb_mirrors; i++) {
+		const struct st_mirror_conf *m = &cfg->mirrors[i];
+
 		json_array_append_new(mirrors, json_pack(
-			"{s:s, s:i, s:f, s:b}", "name", cfg->mirrors[i].name,
-			"port_id", cfg->mirrors[i].port.port_id, "percent",
-			cfg->mirrors[i].percent, "enabled",
-			(ctl->view->mirrors_enabled >> i) & 1));
+			"{s:s, s:i, s:f, s:b, s:i, s:o}", "name", m->name,
+			"port_id", m->port.port_id, "percent", m->percent,
+			"enabled", (ctl->view->mirrors_enabled >> i) & 1,
+			"truncate", (int)m->truncate, "encap",
+			encap_json(&m->encap)));
+	}
 	for (i = 0; i < cfg->nb_routes; i++)
 		json_array_append_new(routes, json_pack(
 			"{s:s, s:f, s:o}", "name", cfg->routes[i].name,
@@ -295,14 +366,54 @@ cmd_mirror(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	return 0;
 }
 
+/* Whether @p a and @p b wrap copies alike; field by field, as where they
+ * were written does not count. */
+static bool
+same_encap(const struct st_encap_conf *a, const struct st_encap_conf *b)
+{
+	return a->type == b->type && a->vlan_id == b->vlan_id &&
+	       a->pcp == b->pcp && a->has_src_mac == b->has_src_mac &&
+	       memcmp(a->src_mac, b->src_mac, sizeof(a->src_mac)) == 0 &&
+	       memcmp(a->dst_mac, b->dst_mac, sizeof(a->dst_mac)) == 0 &&
+	       a->src_ip == b->src_ip && a->dst_ip == b->dst_ip &&
+	       a->ttl == b->ttl && a->dscp == b->dscp && a->vni == b->vni &&
+	       a->dst_port == b->dst_port && a->src_port == b->src_port &&
+	       a->udp_checksum == b->udp_checksum &&
+	       a->has_key == b->has_key && a->key == b->key &&
+	       a->session_id == b->session_id;
+}
+
+/* What a refused reload says last. */
+static const char restart[] = "restart shadowtap to change it";
+
+/* Refuse a reload that changes mirror @p m: "FILE:LINE: mirror 'NAME':
+ * WHAT: restart ...". Returns -1. */
+static int __rte_format_printf(6, 7)
+refuse_mirror_change(char *err, size_t errlen, const char *path,
+		     const struct st_mirror_conf *m, int line,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	snprintf(err, errlen, "%s:%d: mirror '%s': ", path, line, m->name);
+	len = strlen(err);
+	va_start(ap, fmt);
+	vsnprintf(err + len, errlen - len, fmt, ap);
+	va_end(ap);
+	len = strlen(err);
+	snprintf(err + len, errlen - len, ": %s", restart);
+	return -1;
+}
+
 /* What a reload may not change, item by item, naming where the file
- * changes it: ports and memory are set up at start. */
+ * changes it: ports, memory and the shape of the copies are set up at
+ * start. */
 static int
 check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 		 char *err, size_t errlen)
 {
 	const struct st_config *cur = ctl->view->cfg;
-	const char *restart = "restart shadowtap to change it";
 	unsigned int i;
 
 	if (next->client.port_id != cur->client.port_id ||
@@ -337,13 +448,24 @@ check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 				 restart);
 			return -1;
 		}
-		if (n->port.port_id != c->port.port_id) {
-			snprintf(err, errlen,
-				 "%s:%d: mirror '%s': port %u, running %u: %s",
-				 next->path, n->port.line, n->name,
-				 n->port.port_id, c->port.port_id, restart);
-			return -1;
-		}
+		if (n->port.port_id != c->port.port_id)
+			return refuse_mirror_change(err, errlen, next->path, n,
+						    n->port.line,
+						    "port %u, running %u",
+						    n->port.port_id,
+						    c->port.port_id);
+		if (n->truncate != c->truncate)
+			return refuse_mirror_change(err, errlen, next->path, n,
+						    n->line,
+						    "truncate %u, running %u",
+						    n->truncate, c->truncate);
+		if (!same_encap(&n->encap, &c->encap))
+			return refuse_mirror_change(
+			    err, errlen, next->path, n,
+			    n->encap.line ? n->encap.line : n->line,
+			    "encap changed (%s, running %s)",
+			    st_encap_name(n->encap.type),
+			    st_encap_name(c->encap.type));
 	}
 	if (next->flow_table.size != cur->flow_table.size ||
 	    next->flow_table.idle_timeout_s != cur->flow_table.idle_timeout_s) {

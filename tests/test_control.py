@@ -310,6 +310,8 @@ class Commands(ApplianceTest):
         for m in mirrors.values():
             self.assertIsInstance(m["enabled"], bool)
             self.assertIsInstance(m["percent"], (int, float))
+            self.assertEqual(m["truncate"], 0)
+            self.assertEqual(m["encap"], {"type": "none"})
         routes = reply["routes"]
         self.assertEqual([r["name"] for r in routes], ["health", "api"])
         self.assertEqual(routes[0]["mirrors"], [])

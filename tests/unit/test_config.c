@@ -16,6 +16,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
 #include <cmocka.h>
 
 #include "eal_fixture.h"
@@ -209,6 +211,206 @@ test_load_eight_mirrors(void **state)
 	assert_int_equal(l.cfg.mirrors[7].line, 19);
 }
 
+/* The keys every IPv4 tunnel needs, as a flow mapping's tail. */
+#define TUNNEL "dst_mac: \"02:00:00:00:00:02\", src_ip: 192.0.2.1, " \
+	"dst_ip: 192.0.2.2"
+
+/* An address in network byte order, as the model keeps it. */
+static uint32_t
+ipv4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	return htonl((uint32_t)a << 24 | (uint32_t)b << 16 |
+		     (uint32_t)c << 8 | d);
+}
+
+/* No encap given, or "none": the same model. */
+static void
+expect_no_encap(const struct st_mirror_conf *m, int line)
+{
+	assert_int_equal(m->encap.type, ST_ENCAP_NONE);
+	assert_int_equal(m->encap.line, line);
+	assert_int_equal(m->encap.ttl, 64);
+	assert_int_equal(m->encap.dst_port, 4789);
+	assert_true(m->encap.udp_checksum);
+	assert_false(m->encap.has_src_mac);
+	assert_false(m->encap.has_key);
+}
+
+static void
+test_load_truncate_and_plain_encaps(void **state)
+{
+	static struct load l;
+	const struct st_mirror_conf *m = l.cfg.mirrors;
+
+	(void)state;
+	load_yaml(&l, PORTS "mirrors:\n"			/* 4 */
+		  "  - name: whole\n    port: 2\n"		/* 5-6 */
+		  "  - name: cut\n    port: 3\n"		/* 7-8 */
+		  "    truncate: 128\n"				/* 9 */
+		  "    encap: none\n"				/* 10 */
+		  "  - name: head\n    port: 4\n"		/* 11-12 */
+		  "    truncate: 14\n"				/* 13 */
+		  "    encap: {type: none}\n"			/* 14 */
+		  "  - name: big\n    port: 5\n"		/* 15-16 */
+		  "    truncate: 65535\n"			/* 17 */
+		  "    encap: {type: vlan, vlan_id: 100, pcp: 3}\n"	/* 18 */
+		  "  - name: tag\n    port: 6\n"		/* 19-20 */
+		  "    truncate: 0\n"				/* 21 */
+		  "    encap:\n"					/* 22 */
+		  "      type: vlan\n"				/* 23 */
+		  "      vlan_id: 4094\n");			/* 24 */
+	expect_loaded(&l);
+	assert_int_equal(l.cfg.nb_mirrors, 5);
+
+	assert_int_equal(m[0].truncate, 0);
+	expect_no_encap(&m[0], 0);
+	assert_int_equal(m[1].truncate, 128);
+	expect_no_encap(&m[1], 10);
+	assert_int_equal(m[2].truncate, 14);
+	expect_no_encap(&m[2], 14);
+
+	assert_int_equal(m[3].truncate, 65535);
+	assert_int_equal(m[3].encap.type, ST_ENCAP_VLAN);
+	assert_int_equal(m[3].encap.line, 18);
+	assert_int_equal(m[3].encap.vlan_id, 100);
+	assert_int_equal(m[3].encap.pcp, 3);
+
+	/* A block mapping starts on the line of its first key. */
+	assert_int_equal(m[4].truncate, 0);
+	assert_int_equal(m[4].encap.type, ST_ENCAP_VLAN);
+	assert_int_equal(m[4].encap.line, 23);
+	assert_int_equal(m[4].encap.vlan_id, 4094);
+	assert_int_equal(m[4].encap.pcp, 0);
+}
+
+static void
+test_load_vxlan(void **state)
+{
+	static const uint8_t dst_mac[6] = { 0x02, 0, 0, 0, 0, 0x02 };
+	static const uint8_t src_mac[6] = { 0x02, 0xab, 0xcd, 0xef, 0, 0x01 };
+	static const uint8_t group_mac[6] = { 0x01, 0, 0x5e, 0, 0, 0x01 };
+	static struct load l;
+	const struct st_encap_conf *e0 = &l.cfg.mirrors[0].encap;
+	const struct st_encap_conf *e1 = &l.cfg.mirrors[1].encap;
+	const struct st_encap_conf *e2 = &l.cfg.mirrors[2].encap;
+
+	(void)state;
+	load_yaml(&l, PORTS "mirrors:\n"			/* 4 */
+		  "  - name: vpc\n"				/* 5 */
+		  "    port: net_pcap3\n"			/* 6 */
+		  "    encap:\n"					/* 7 */
+		  "      type: vxlan\n"				/* 8 */
+		  "      vni: 16777215\n"
+		  "      dst_mac: \"02:00:00:00:00:02\"\n"
+		  "      src_mac: 02:AB:cd:ef:00:01\n"
+		  "      src_ip: 192.0.2.1\n"
+		  "      dst_ip: 198.51.100.254\n"
+		  "      ttl: 255\n"
+		  "      dscp: 63\n"
+		  "      dst_port: 65535\n"
+		  "      src_port: 1\n"
+		  "      udp_checksum: false\n"
+		  "  - name: defaults\n    port: 4\n"		/* 19-20 */
+		  "    encap: {type: vxlan, vni: 0, " TUNNEL "}\n"
+		  "  - name: flow\n    port: 5\n"		/* 22-23 */
+		  "    encap: {type: vxlan, vni: 1, src_port: flow, "
+		  "udp_checksum: true, ttl: 1, dst_port: 1,\n"
+		  "            dst_mac: \"01:00:5e:00:00:01\", "
+		  "src_ip: 0.0.0.1, dst_ip: 255.255.255.255}\n");
+	expect_loaded(&l);
+
+	assert_int_equal(e0->type, ST_ENCAP_VXLAN);
+	assert_int_equal(e0->line, 8);
+	assert_int_equal(e0->vni, (1u << 24) - 1);
+	assert_memory_equal(e0->dst_mac, dst_mac, 6);
+	assert_true(e0->has_src_mac);
+	assert_memory_equal(e0->src_mac, src_mac, 6);
+	/* Network byte order: the bytes as written, first to last. */
+	assert_int_equal(e0->src_ip, ipv4(192, 0, 2, 1));
+	assert_memory_equal(&e0->dst_ip, ((uint8_t[]){ 198, 51, 100, 254 }),
+			    4);
+	assert_int_equal(e0->ttl, 255);
+	assert_int_equal(e0->dscp, 63);
+	assert_int_equal(e0->dst_port, 65535);
+	assert_int_equal(e0->src_port, 1);
+	assert_false(e0->udp_checksum);
+
+	assert_int_equal(e1->type, ST_ENCAP_VXLAN);
+	assert_int_equal(e1->vni, 0);
+	assert_false(e1->has_src_mac);
+	assert_int_equal(e1->dst_ip, ipv4(192, 0, 2, 2));
+	assert_int_equal(e1->ttl, 64);
+	assert_int_equal(e1->dscp, 0);
+	assert_int_equal(e1->dst_port, 4789);
+	assert_int_equal(e1->src_port, 0);
+	assert_true(e1->udp_checksum);
+
+	/* A flow mapping over two lines; a group dst_mac is allowed. */
+	assert_int_equal(e2->line, 24);
+	assert_int_equal(e2->src_port, 0);
+	assert_true(e2->udp_checksum);
+	assert_int_equal(e2->ttl, 1);
+	assert_int_equal(e2->dst_port, 1);
+	assert_memory_equal(e2->dst_mac, group_mac, 6);
+	assert_int_equal(e2->src_ip, ipv4(0, 0, 0, 1));
+	assert_int_equal(e2->dst_ip, ipv4(255, 255, 255, 255));
+}
+
+static void
+test_load_gre_and_erspan(void **state)
+{
+	static struct load l;
+	const struct st_mirror_conf *m = l.cfg.mirrors;
+
+	(void)state;
+	load_yaml(&l, PORTS "mirrors:\n"
+		  "  - name: gre1\n    port: 2\n"
+		  "    encap: {type: gre, key: 42, " TUNNEL ", dscp: 46}\n"
+		  "  - name: gre2\n    port: 3\n"
+		  "    encap: {type: gre, " TUNNEL "}\n"
+		  "  - name: gre3\n    port: 4\n"
+		  "    encap: {type: gre, key: 4294967295, " TUNNEL "}\n"
+		  "  - name: span\n    port: 5\n"
+		  "    encap: {type: erspan, session_id: 1023, " TUNNEL
+		  ", src_mac: \"02:00:00:00:00:01\"}\n"
+		  "  - name: span0\n    port: 6\n"
+		  "    encap: {type: erspan, session_id: 0, " TUNNEL "}\n");
+	expect_loaded(&l);
+
+	assert_int_equal(m[0].encap.type, ST_ENCAP_GRE);
+	assert_true(m[0].encap.has_key);
+	assert_int_equal(m[0].encap.key, 42);
+	assert_int_equal(m[0].encap.dscp, 46);
+	assert_int_equal(m[0].encap.src_ip, ipv4(192, 0, 2, 1));
+	assert_false(m[1].encap.has_key);
+	assert_int_equal(m[1].encap.key, 0);
+	assert_true(m[2].encap.has_key);
+	assert_int_equal(m[2].encap.key, UINT32_MAX);
+
+	assert_int_equal(m[3].encap.type, ST_ENCAP_ERSPAN);
+	assert_int_equal(m[3].encap.session_id, 1023);
+	assert_true(m[3].encap.has_src_mac);
+	assert_int_equal(m[3].encap.src_mac[5], 0x01);
+	assert_int_equal(m[3].encap.dst_ip, ipv4(192, 0, 2, 2));
+	assert_int_equal(m[4].encap.session_id, 0);
+	assert_false(m[4].encap.has_src_mac);
+}
+
+static void
+test_encap_names(void **state)
+{
+	static const char *const names[] = { "none", "vlan", "vxlan", "gre",
+					     "erspan" };
+	int t;
+
+	(void)state;
+	for (t = 0; t < ST_ENCAP_TYPES; t++)
+		assert_string_equal(st_encap_name((enum st_encap_type)t),
+				    names[t]);
+	assert_null(st_encap_name(ST_ENCAP_TYPES));
+	assert_null(st_encap_name((enum st_encap_type)-1));
+}
+
 /* --- files that do not -------------------------------------------------- */
 
 #define MIRROR_A "mirrors:\n  - name: a\n    port: 2\n"	/* lines 4-6 */
@@ -344,6 +546,153 @@ static const struct bad_config {
 	{ PORTS MIRROR_A "routes:\n  name: r\n", 8, { "list of routes" } },
 	{ PORTS "http:\n  max_head_bytes: 63\n", 5,
 	  { "http.max_head_bytes", "out of range" } },
+
+	/* Truncation (MIRROR_A is lines 4-6, its next key line 7). */
+	{ PORTS MIRROR_A "    truncate: 13\n", 7,
+	  { "mirror 'a': truncate: 13", "Ethernet header",
+	    "0 (the whole frame) or 14..65535" } },
+	{ PORTS MIRROR_A "    truncate: 1\n", 7, { "truncate", "14..65535" } },
+	{ PORTS MIRROR_A "    truncate: 65536\n", 7,
+	  { "mirror 'a': truncate", "out of range" } },
+	{ PORTS MIRROR_A "    truncate: -1\n", 7,
+	  { "truncate", "out of range" } },
+	{ PORTS MIRROR_A "    truncate: 64.5\n", 7,
+	  { "truncate", "whole number" } },
+	{ PORTS MIRROR_A "    truncate: all\n", 7,
+	  { "truncate", "not a number" } },
+	{ PORTS MIRROR_A "    trunc: 64\n", 7, { "unknown key 'trunc'" } },
+
+	/* Encapsulation: its type. */
+	{ PORTS MIRROR_A "    encap: vxlan\n", 7,
+	  { "mirror 'a': encap", "vxlan needs its settings", "{type: vxlan" } },
+	{ PORTS MIRROR_A "    encap: gre\n", 7, { "gre needs its settings" } },
+	{ PORTS MIRROR_A "    encap: geneve\n", 7,
+	  { "mirror 'a': encap", "unknown type 'geneve'",
+	    "(none, vlan, vxlan, gre, erspan)" } },
+	{ PORTS MIRROR_A "    encap:\n      type: VLAN\n      vlan_id: 1\n",
+	  8, { "encap", "unknown type 'VLAN'" } },
+	{ PORTS MIRROR_A "    encap: [vlan]\n", 7,
+	  { "mirror 'a': encap", "must be a mapping" } },
+	{ PORTS MIRROR_A "    encap:\n", 7, { "encap", "must be a value" } },
+	{ PORTS MIRROR_A "    encap:\n      vlan_id: 100\n", 8,
+	  { "mirror 'a': encap", "'type' is required" } },
+	{ PORTS MIRROR_A "    encap: {type: [vlan]}\n", 7,
+	  { "encap", "must be a value" } },
+
+	/* Keys unknown, repeated, or of another type. */
+	{ PORTS MIRROR_A "    encap:\n      type: vlan\n      vlan_id: 1\n"
+	  "      vlanid: 2\n", 10,
+	  { "mirror 'a': encap", "unknown key 'vlanid'" } },
+	{ PORTS MIRROR_A "    encap:\n      type: vlan\n      vlan_id: 1\n"
+	  "      vlan_id: 2\n", 10, { "encap", "'vlan_id'", "twice" } },
+	{ PORTS MIRROR_A "    encap:\n      type: vlan\n      vlan_id: 100\n"
+	  "      vni: 5\n", 10, { "mirror 'a': encap: 'vni' does not apply "
+				   "to vlan" } },
+	{ PORTS MIRROR_A "    encap: {type: none, pcp: 1}\n", 7,
+	  { "encap: 'pcp' does not apply to none" } },
+	{ PORTS MIRROR_A "    encap: {type: vlan, vlan_id: 1, " TUNNEL "}\n",
+	  7, { "encap: 'dst_mac' does not apply to vlan" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, vni: 1, " TUNNEL "}\n", 7,
+	  { "encap: 'vni' does not apply to gre" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_port: 1, " TUNNEL "}\n",
+	  7, { "encap: 'dst_port' does not apply to gre" } },
+	{ PORTS MIRROR_A "    encap: {type: erspan, session_id: 1, key: 1, "
+	  TUNNEL "}\n", 7, { "encap: 'key' does not apply to erspan" } },
+	{ PORTS MIRROR_A "    encap: {type: erspan, session_id: 1, "
+	  "udp_checksum: false, " TUNNEL "}\n", 7,
+	  { "encap: 'udp_checksum' does not apply to erspan" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, session_id: 1, "
+	  TUNNEL "}\n", 7, { "encap: 'session_id' does not apply to vxlan" } },
+
+	/* Required keys: named at the start of the mapping. */
+	{ PORTS MIRROR_A "    encap: {type: vlan, pcp: 1}\n", 7,
+	  { "mirror 'a': encap", "'vlan_id' is required for vlan" } },
+	{ PORTS MIRROR_A "    encap:\n      type: vxlan\n"
+	  "      dst_mac: \"02:00:00:00:00:02\"\n      src_ip: 192.0.2.1\n"
+	  "      dst_ip: 192.0.2.2\n", 8,
+	  { "'vni' is required for vxlan" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, src_ip: 192.0.2.1, "
+	  "dst_ip: 192.0.2.2}\n", 7, { "'dst_mac' is required for vxlan" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_mac: 02:00:00:00:00:02, "
+	  "dst_ip: 192.0.2.2}\n", 7, { "'src_ip' is required for gre" } },
+	{ PORTS MIRROR_A "    encap: {type: erspan, session_id: 1, "
+	  "dst_mac: 02:00:00:00:00:02, src_ip: 192.0.2.1}\n", 7,
+	  { "'dst_ip' is required for erspan" } },
+	{ PORTS MIRROR_A "    encap: {type: erspan, " TUNNEL "}\n", 7,
+	  { "'session_id' is required for erspan" } },
+
+	/* Numbers out of range, on the line of the value. */
+	{ PORTS MIRROR_A "    encap: {type: vlan, vlan_id: 0}\n", 7,
+	  { "mirror 'a': encap.vlan_id", "out of range 1..4094" } },
+	{ PORTS MIRROR_A "    encap:\n      type: vlan\n      vlan_id: 4095\n",
+	  9, { "encap.vlan_id", "4095", "out of range" } },
+	{ PORTS MIRROR_A "    encap: {type: vlan, vlan_id: 1, pcp: 8}\n", 7,
+	  { "encap.pcp", "out of range 0..7" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 16777216, " TUNNEL
+	  "}\n", 7, { "encap.vni", "out of range 0..16777215" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1.5, " TUNNEL "}\n",
+	  7, { "encap.vni", "whole number" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, ttl: 0, " TUNNEL "}\n", 7,
+	  { "encap.ttl", "out of range 1..255" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, ttl: 256, " TUNNEL "}\n", 7,
+	  { "encap.ttl", "out of range" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dscp: 64, " TUNNEL "}\n", 7,
+	  { "encap.dscp", "out of range 0..63" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, key: 4294967296, " TUNNEL
+	  "}\n", 7, { "encap.key", "out of range 0..4294967295" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, key: -1, " TUNNEL "}\n", 7,
+	  { "encap.key", "out of range" } },
+	{ PORTS MIRROR_A "    encap: {type: erspan, session_id: 1024, "
+	  TUNNEL "}\n", 7, { "encap.session_id", "out of range 0..1023" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, dst_port: 0, "
+	  TUNNEL "}\n", 7, { "encap.dst_port", "out of range 1..65535" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, dst_port: 65536, "
+	  TUNNEL "}\n", 7, { "encap.dst_port", "out of range" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, src_port: 0, "
+	  TUNNEL "}\n", 7, { "encap.src_port", "out of range 1..65535" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, src_port: hash, "
+	  TUNNEL "}\n", 7, { "encap.src_port", "'hash'" } },
+	{ PORTS MIRROR_A "    encap: {type: vxlan, vni: 1, udp_checksum: on, "
+	  TUNNEL "}\n", 7, { "encap.udp_checksum", "not true or false" } },
+
+	/* Addresses, on the line of the value. */
+	{ PORTS MIRROR_A "    encap:\n      type: gre\n"
+	  "      dst_mac: \"02:00:00:00:00:0g\"\n      src_ip: 192.0.2.1\n"
+	  "      dst_ip: 192.0.2.2\n", 9,
+	  { "mirror 'a': encap.dst_mac", "'02:00:00:00:00:0g'",
+	    "not a MAC address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, src_ip: 192.0.2.1, "
+	  "dst_ip: 192.0.2.2, dst_mac: \"2:0:0:0:0:2\"}\n", 7,
+	  { "encap.dst_mac", "not a MAC address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, src_ip: 192.0.2.1, "
+	  "dst_ip: 192.0.2.2, dst_mac: \"00:00:00:00:00:00\"}\n", 7,
+	  { "encap.dst_mac", "not a station's address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, " TUNNEL
+	  ", src_mac: \"ff:ff:ff:ff:ff:ff\"}\n", 7,
+	  { "encap.src_mac", "group address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, " TUNNEL
+	  ", src_mac: \"01:00:5e:00:00:01\"}\n", 7,
+	  { "encap.src_mac", "group address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, " TUNNEL
+	  ", src_mac: \"00:00:00:00:00:00\"}\n", 7,
+	  { "encap.src_mac", "not a station's address" } },
+	{ PORTS MIRROR_A "    encap:\n      type: vxlan\n      vni: 1\n"
+	  "      dst_mac: 02:00:00:00:00:02\n      src_ip: 2001:db8::1\n"
+	  "      dst_ip: 192.0.2.2\n", 11,
+	  { "encap.src_ip", "outer IPv6 is not supported, give an IPv4 "
+			    "address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_mac: 02:00:00:00:00:02, "
+	  "src_ip: 192.0.2.1, dst_ip: \"::ffff:192.0.2.2\"}\n", 7,
+	  { "encap.dst_ip", "outer IPv6 is not supported" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_mac: 02:00:00:00:00:02, "
+	  "src_ip: 192.0.2.1, dst_ip: 192.0.2}\n", 7,
+	  { "encap.dst_ip", "'192.0.2' is not an IPv4 address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_mac: 02:00:00:00:00:02, "
+	  "src_ip: 192.0.2.256, dst_ip: 192.0.2.2}\n", 7,
+	  { "encap.src_ip", "not an IPv4 address" } },
+	{ PORTS MIRROR_A "    encap: {type: gre, dst_mac: 02:00:00:00:00:02, "
+	  "src_ip: host.example, dst_ip: 192.0.2.2}\n", 7,
+	  { "encap.src_ip", "not an IPv4 address" } },
 
 	/* Not YAML, or nothing at all. */
 	{ "ports:\n  client: 0\n\tserver: 1\n", 3, { "YAML" } },
@@ -590,6 +939,10 @@ main(void)
 		cmocka_unit_test(test_load_minimal),
 		cmocka_unit_test(test_load_flow_table_and_limits),
 		cmocka_unit_test(test_load_eight_mirrors),
+		cmocka_unit_test(test_load_truncate_and_plain_encaps),
+		cmocka_unit_test(test_load_vxlan),
+		cmocka_unit_test(test_load_gre_and_erspan),
+		cmocka_unit_test(test_encap_names),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_routes),
 		cmocka_unit_test(test_load_range_message),
