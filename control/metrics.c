@@ -69,6 +69,8 @@ static const struct counter mirror_counters[] = {
 	       "Bytes of the copies sent to the mirror."),
 	MIRROR("mirrored_flows", "flows", flows,
 	       "Flows that sent at least one copy to the mirror."),
+	MIRROR("truncated_packets", "truncated_packets", truncated,
+	       "Copies cut to the mirror's truncate length."),
 	MIRROR("mirror_dropped_bytes", "dropped_bytes", dropped_bytes,
 	       "Bytes of the copies for the mirror that were given up."),
 };

@@ -128,11 +128,12 @@ write_mirror(FILE *out, const struct st_mirror_conf *conf,
 		"\"mirrored_packets\": %" PRIu64 ", "
 		"\"mirrored_bytes\": %" PRIu64 ", "
 		"\"mirrored_flows\": %" PRIu64 ", "
+		"\"truncated_packets\": %" PRIu64 ", "
 		"\"mirror_dropped_packets\": %" PRIu64 ", "
 		"\"mirror_dropped_bytes\": %" PRIu64 ", "
 		"\"dropped_by_cause\": {",
 		conf->name, conf->port.port_id, conf->percent, s->packets,
-		s->bytes, s->flows, st_stats_mirror_dropped(s),
+		s->bytes, s->flows, s->truncated, st_stats_mirror_dropped(s),
 		s->dropped_bytes);
 	for (c = 0; c < ST_DROP_CAUSES; c++)
 		fprintf(out, "%s\"%s\": %" PRIu64, c ? ", " : "",

@@ -44,6 +44,7 @@ struct st_mirror_stats {
 	uint64_t packets;
 	uint64_t bytes;
 	uint64_t flows;		/* flows that sent at least one copy */
+	uint64_t truncated;	/* copies cut to the mirror's truncate */
 	uint64_t dropped[ST_DROP_CAUSES];
 	uint64_t dropped_bytes;
 };

@@ -26,6 +26,7 @@
 #include "config.h"
 #include "ctl.h"
 #include "metrics.h"
+#include "encap.h"
 #include "mirror.h"
 #include "port.h"
 #include "runtime.h"
@@ -56,6 +57,7 @@ struct app {
 	struct st_worker_stats *stats;	/* one per worker, contiguous */
 	struct rte_mempool *data_pool[RTE_MAX_NUMA_NODES];
 	struct rte_mempool *clone_pool[RTE_MAX_NUMA_NODES];
+	struct rte_mempool *hdr_pool[RTE_MAX_NUMA_NODES];	/* or NULL */
 	struct st_mirror_set *mirrors;
 	struct st_runtime *runtime;
 	struct st_ctl *ctl;
@@ -148,11 +150,30 @@ parse_options(int argc, char **argv, struct options *opt)
 	return 0;
 }
 
+/* A pool of @p n mbufs of @p data_room bytes on @p socket, or exit. */
+static struct rte_mempool *
+create_pool(const char *kind, int socket, unsigned int n, uint16_t data_room)
+{
+	char name[RTE_MEMPOOL_NAMESIZE];
+	struct rte_mempool *mp;
+
+	snprintf(name, sizeof(name), "st_%s_%d", kind, socket);
+	mp = rte_pktmbuf_pool_create(name, n, MEMPOOL_CACHE, 0, data_room,
+				     socket);
+	if (mp == NULL)
+		rte_exit(EXIT_FAILURE,
+			 "cannot create the %s mempool of %u mbufs on socket "
+			 "%d: %s (give EAL more memory, -m)\n", kind, n,
+			 socket, rte_strerror(rte_errno));
+	return mp;
+}
+
 /*
  * Mempools per NUMA socket in use. Data mbufs cover every RX and TX
  * descriptor, the TX buffers, per-lcore caches, and every clone that can
  * be in flight: each clone pins one data mbuf, so bounding the clones
  * bounds what copies can hold, and RX never runs dry because of a shadow.
+ * An encapsulated copy also takes a header mbuf, from a pool of its own.
  */
 static void
 create_pools(struct app *app, unsigned int nb_ports)
@@ -164,7 +185,6 @@ create_pools(struct app *app, unsigned int nb_ports)
 	unsigned int data = nb_ports * w * (ST_RX_DESC + ST_TX_DESC) +
 			    w * ST_BURST * ST_SIDE_COUNT +
 			    (w + 1) * MEMPOOL_CACHE + clones;
-	char name[RTE_MEMPOOL_NAMESIZE];
 	unsigned int i;
 	int socket;
 
@@ -172,20 +192,15 @@ create_pools(struct app *app, unsigned int nb_ports)
 		socket = (int)rte_lcore_to_socket_id(app->lcores[i]);
 		if (app->data_pool[socket] != NULL)
 			continue;
-		snprintf(name, sizeof(name), "st_data_%d", socket);
-		app->data_pool[socket] = rte_pktmbuf_pool_create(
-			name, data, MEMPOOL_CACHE, 0,
-			RTE_MBUF_DEFAULT_BUF_SIZE, socket);
+		app->data_pool[socket] = create_pool(
+			"data", socket, data, RTE_MBUF_DEFAULT_BUF_SIZE);
 		/* Clones carry no data of their own. */
-		snprintf(name, sizeof(name), "st_clone_%d", socket);
-		app->clone_pool[socket] = rte_pktmbuf_pool_create(
-			name, clones, MEMPOOL_CACHE, 0, 0, socket);
-		if (app->data_pool[socket] == NULL ||
-		    app->clone_pool[socket] == NULL)
-			rte_exit(EXIT_FAILURE,
-				 "cannot create mempools of %u + %u mbufs on "
-				 "socket %d: %s (give EAL more memory, -m)\n",
-				 data, clones, socket, rte_strerror(rte_errno));
+		app->clone_pool[socket] = create_pool("clone", socket, clones,
+						      0);
+		if (st_mirror_set_has_headers(app->mirrors))
+			app->hdr_pool[socket] = create_pool(
+				"header", socket, clones,
+				RTE_PKTMBUF_HEADROOM + ST_ENCAP_MAX_HEADER);
 	}
 }
 
@@ -226,11 +241,21 @@ setup_ports(struct app *app, uint16_t nb_rxq[ST_SIDE_COUNT])
 				      sizeof(err)) != 0)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
 	}
-	for (i = 0; i < cfg->nb_mirrors; i++)
-		if (st_port_configure(cfg->mirrors[i].port.port_id,
-				      cfg->mirrors[i].name, 0, app->nb_workers,
-				      NULL, false, err, sizeof(err)) != 0)
+	for (i = 0; i < cfg->nb_mirrors; i++) {
+		const struct st_mirror_conf *m = &cfg->mirrors[i];
+
+		if (st_port_configure(m->port.port_id, m->name, 0,
+				      app->nb_workers, NULL, false, err,
+				      sizeof(err)) != 0)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
+		/* Encapsulated copies are a header mbuf chained to a clone. */
+		if (m->encap.type != ST_ENCAP_NONE &&
+		    !st_port_tx_chains(m->port.port_id))
+			RTE_LOG(WARNING, USER1, "mirror '%s': port %u does not "
+				"report multi-segment TX; its %s copies are "
+				"chains of mbufs\n", m->name, m->port.port_id,
+				st_encap_name(m->encap.type));
+	}
 }
 
 static void
@@ -273,6 +298,7 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 		p.qsbr = st_runtime_qsbr(app->runtime);
 		p.max_head_bytes = app->cfg->http.max_head_bytes;
 		p.clone_pool = app->clone_pool[socket];
+		p.hdr_pool = app->hdr_pool[socket];
 		p.stats = &app->stats[i];
 		p.flow_table = &app->cfg->flow_table;
 		app->workers[i] = st_worker_create(&p, err, sizeof(err));
@@ -444,11 +470,12 @@ main(int argc, char **argv)
 			      &app.runtime, err, sizeof(err)) != 0)
 		rte_exit(EXIT_FAILURE, "%s\n", err);
 
-	create_pools(&app, 2 + app.cfg->nb_mirrors);
-	setup_ports(&app, nb_rxq);
-	app.mirrors = st_mirror_set_create(app.cfg);
+	app.mirrors = st_mirror_set_create(
+		app.cfg, (int)rte_lcore_to_socket_id(app.lcores[0]));
 	if (app.mirrors == NULL)
 		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
+	create_pools(&app, 2 + app.cfg->nb_mirrors);
+	setup_ports(&app, nb_rxq);
 	create_workers(&app, nb_rxq);
 	if (st_ctl_start(opt.socket_path, st_runtime_view(app.runtime),
 			 apply_config, app.runtime, &app.ctl, err,

@@ -35,6 +35,15 @@ st_port_rx_queues(uint16_t port_id, unsigned int nb_workers)
 	return (uint16_t)RTE_MIN(nb_workers, (unsigned int)info.max_rx_queues);
 }
 
+bool
+st_port_tx_chains(uint16_t port_id)
+{
+	struct rte_eth_dev_info info;
+
+	return rte_eth_dev_info_get(port_id, &info) == 0 &&
+	       (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
+}
+
 static void
 fill_conf(const struct rte_eth_dev_info *info, uint16_t nb_rxq,
 	  struct rte_eth_conf *conf)

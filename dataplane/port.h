@@ -39,6 +39,9 @@ int st_port_configure(uint16_t port_id, const char *role, uint16_t nb_rxq,
  */
 uint16_t st_port_rx_queues(uint16_t port_id, unsigned int nb_workers);
 
+/** Whether a port says it can send a chain of mbufs as one frame. */
+bool st_port_tx_chains(uint16_t port_id);
+
 /** NUMA socket of a port, or of the calling lcore when unknown. */
 int st_port_socket(uint16_t port_id);
 

@@ -118,7 +118,8 @@ route_stats_index(const struct st_policy *policy, const struct st_flow *flow)
 /* Copy a packet to @p mirrors and count it for the flow and its route. */
 static void
 mirror_out(struct st_verdict *v, const struct st_policy *policy,
-	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors)
+	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors,
+	   uint32_t flow_hash)
 {
 	struct st_route_stats *rs =
 		&v->stats->route[route_stats_index(policy, flow)];
@@ -132,7 +133,7 @@ mirror_out(struct st_verdict *v, const struct st_policy *policy,
 	}
 	rs->packets++;
 	rs->bytes += rte_pktmbuf_pkt_len(m);
-	st_mirror_send(v->mirror, m, mirrors);
+	st_mirror_send(v->mirror, m, mirrors, flow_hash);
 }
 
 /* A packet that starts no request: it follows the flow's verdict. */
@@ -143,7 +144,7 @@ follow_verdict(struct st_verdict *v, const struct st_policy *policy,
 	uint32_t mirrors = st_policy_mirrors(policy, flow, flow_hash);
 
 	if (mirrors != 0)
-		mirror_out(v, policy, flow, m, mirrors);
+		mirror_out(v, policy, flow, m, mirrors, flow_hash);
 }
 
 /* A request head says which route the flow follows from now on. */
@@ -233,7 +234,8 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
 	for (i = 0; i < h->nb_held; i++)
 		if (mirrors != 0)
-			mirror_out(v, policy, flow, h->held[i], mirrors);
+			mirror_out(v, policy, flow, h->held[i], mirrors,
+				   h->flow_hash);
 	drop_held(h);
 	flow->head = 0;
 
@@ -454,7 +456,8 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 					now_tsc, seq, off, false, &held,
 					&found);
 		if ((mirrors & ~sent) != 0)
-			mirror_out(v, policy, flow, m, mirrors & ~sent);
+			mirror_out(v, policy, flow, m, mirrors & ~sent,
+				   flow_hash);
 	}
 }
 
@@ -487,7 +490,7 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 	if (off > 0 || found == 0)
 		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
 	if (mirrors != 0)
-		mirror_out(v, policy, flow, m, mirrors);
+		mirror_out(v, policy, flow, m, mirrors, flow_hash);
 }
 
 void

@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "mirror.h"
 
+#include <string.h>
+
+#include <rte_ethdev.h>
 #include <rte_malloc.h>
 
+#include "encap.h"
 #include "txbuf.h"
 
 _Static_assert(ST_MAX_MIRRORS <= 32, "sessions are a 32-bit mask");
 
 struct st_mirror_session {
+	struct st_encap *encap;
 	uint16_t port_id;
 	uint8_t link_up;	/* written by the control thread */
 };
@@ -20,23 +25,38 @@ struct st_mirror_set {
 struct st_mirror_worker {
 	const struct st_mirror_set *set;
 	struct rte_mempool *clone_pool;
+	struct rte_mempool *hdr_pool;
 	struct st_worker_stats *stats;
+	uint32_t seq[ST_MAX_MIRRORS];	/* copies made, per session */
 	struct st_txbuf tx[ST_MAX_MIRRORS];
 } __rte_cache_aligned;
 
 struct st_mirror_set *
-st_mirror_set_create(const struct st_config *cfg)
+st_mirror_set_create(const struct st_config *cfg, int socket)
 {
 	struct st_mirror_set *set;
 	unsigned int i;
 
-	set = rte_zmalloc("st_mirror_set", sizeof(*set), RTE_CACHE_LINE_SIZE);
+	set = rte_zmalloc_socket("st_mirror_set", sizeof(*set),
+				 RTE_CACHE_LINE_SIZE, socket);
 	if (set == NULL)
 		return NULL;
-	set->count = cfg->nb_mirrors;
 	for (i = 0; i < cfg->nb_mirrors; i++) {
-		set->session[i].port_id = cfg->mirrors[i].port.port_id;
-		set->session[i].link_up = 1;
+		const struct st_mirror_conf *mc = &cfg->mirrors[i];
+		struct st_mirror_session *s = &set->session[i];
+		struct rte_ether_addr mac;
+
+		s->port_id = mc->port.port_id;
+		s->link_up = 1;
+		if (rte_eth_macaddr_get(s->port_id, &mac) != 0)
+			memset(&mac, 0, sizeof(mac));
+		s->encap = st_encap_create(&mc->encap, mc->truncate, &mac,
+					   socket);
+		if (s->encap == NULL) {
+			st_mirror_set_free(set);
+			return NULL;
+		}
+		set->count++;
 	}
 	return set;
 }
@@ -44,6 +64,12 @@ st_mirror_set_create(const struct st_config *cfg)
 void
 st_mirror_set_free(struct st_mirror_set *set)
 {
+	unsigned int i;
+
+	if (set == NULL)
+		return;
+	for (i = 0; i < set->count; i++)
+		st_encap_free(set->session[i].encap);
 	rte_free(set);
 }
 
@@ -59,6 +85,17 @@ st_mirror_set_port(const struct st_mirror_set *set, unsigned int idx)
 	return set->session[idx].port_id;
 }
 
+bool
+st_mirror_set_has_headers(const struct st_mirror_set *set)
+{
+	unsigned int i;
+
+	for (i = 0; i < set->count; i++)
+		if (st_encap_has_header(set->session[i].encap))
+			return true;
+	return false;
+}
+
 void
 st_mirror_set_link(struct st_mirror_set *set, unsigned int idx, bool up)
 {
@@ -68,6 +105,7 @@ st_mirror_set_link(struct st_mirror_set *set, unsigned int idx, bool up)
 struct st_mirror_worker *
 st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 			struct rte_mempool *clone_pool,
+			struct rte_mempool *hdr_pool,
 			struct st_worker_stats *stats, int socket)
 {
 	struct st_mirror_worker *mw;
@@ -79,6 +117,7 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 		return NULL;
 	mw->set = set;
 	mw->clone_pool = clone_pool;
+	mw->hdr_pool = hdr_pool;
 	mw->stats = stats;
 	for (i = 0; i < set->count; i++) {
 		struct st_mirror_stats *ms = &stats->mirror[i];
@@ -107,7 +146,7 @@ count_drop(struct st_mirror_stats *ms, enum st_drop_cause cause,
 
 void
 st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
-	       uint32_t sessions)
+	       uint32_t sessions, uint32_t flow_hash)
 {
 	while (sessions != 0) {
 		unsigned int i = rte_bsf32(sessions);
@@ -124,6 +163,10 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		 * that copies in flight can never starve RX of data mbufs:
 		 * under pressure copies fail here, originals do not. */
 		copy = rte_pktmbuf_clone(m, mw->clone_pool);
+		if (likely(copy != NULL))
+			copy = st_encap_apply(s->encap, copy, mw->hdr_pool,
+					      flow_hash, mw->seq[i]++,
+					      &ms->truncated);
 		if (unlikely(copy == NULL)) {
 			count_drop(ms, ST_DROP_NO_MBUF, m);
 			continue;

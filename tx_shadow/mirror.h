@@ -25,12 +25,21 @@ struct st_mirror_set;
 struct st_mirror_worker;
 
 /**
- * Create the sessions of every mirror in @p cfg (ports resolved).
- * Links start as up. Returns NULL on allocation failure.
+ * Create the sessions of every mirror in @p cfg (ports resolved and
+ * probed: an encapsulation's outer source MAC defaults to its port's).
+ * Links start as up.
+ *
+ * @param cfg     the config, with its mirrors' truncation and encapsulation
+ * @param socket  NUMA socket for the allocation
+ * @return the set, or NULL on allocation failure
  */
-struct st_mirror_set *st_mirror_set_create(const struct st_config *cfg);
+struct st_mirror_set *st_mirror_set_create(const struct st_config *cfg,
+					   int socket);
 
-/** Free a set; no worker may use it any more. */
+/** Whether any session wraps its copies, so needs header mbufs. */
+bool st_mirror_set_has_headers(const struct st_mirror_set *set);
+
+/** Free a set (NULL is ignored); no worker may use it any more. */
 void st_mirror_set_free(struct st_mirror_set *set);
 
 /** Number of sessions in @p set. */
@@ -53,6 +62,8 @@ void st_mirror_set_link(struct st_mirror_set *set, unsigned int idx,
  * @param set         the shared sessions
  * @param queue_id    this worker's TX queue id on every shadow port
  * @param clone_pool  pool of indirect mbufs for the clones
+ * @param hdr_pool    pool of header mbufs for encapsulation, or NULL when
+ *                    st_mirror_set_has_headers() is false
  * @param stats       the worker's counters (mirror[] is fed)
  * @param socket      NUMA socket for the allocation
  * @return the state, or NULL on allocation failure
@@ -60,18 +71,23 @@ void st_mirror_set_link(struct st_mirror_set *set, unsigned int idx,
 struct st_mirror_worker *
 st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 			struct rte_mempool *clone_pool,
+			struct rte_mempool *hdr_pool,
 			struct st_worker_stats *stats, int socket);
 
 /** Free per-worker state (after st_mirror_flush()). */
 void st_mirror_worker_free(struct st_mirror_worker *mw);
 
 /**
- * Send a copy of @p m to every session whose bit is set in @p sessions.
- * @p m is only read and its refcount raised; the caller still owns it and
- * must not modify its data afterwards.
+ * Send a copy of @p m to every session whose bit is set in @p sessions,
+ * truncated and encapsulated as the session says. @p m is only read and
+ * its refcount raised; the caller still owns it and must not modify its
+ * data afterwards. A packet for two sessions is cloned twice from the
+ * same data.
+ *
+ * @param flow_hash  the flow's symmetric hash, for outer entropy
  */
 void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
-		    uint32_t sessions);
+		    uint32_t sessions, uint32_t flow_hash);
 
 /**
  * Keep a reference to @p m for a later st_mirror_send(), without copying
