@@ -415,3 +415,104 @@ def _with_l4_checksum(src, dst, proto, segment, checksum_offset):
 
 def _set_checksum(data, offset, checksum):
     return data[:offset] + struct.pack("!H", checksum) + data[offset + 2:]
+
+
+# --- tunnels: what an encapsulating mirror wraps its copies in ----------------------------------
+
+ETH_VLAN = 0x8100
+ETH_TEB = 0x6558          # GRE payload: Transparent Ethernet Bridging
+ETH_ERSPAN_II = 0x88BE
+PROTO_GRE = 47
+GRE_CHECKSUM, GRE_KEY, GRE_SEQUENCE = 0x8000, 0x2000, 0x1000
+VXLAN_DEFAULT_PORT = 4789
+
+
+def untag(frame):
+    """Undo a VLAN encapsulation: return (tpid, tci, original frame).
+
+    The tag sits right after the two MAC addresses (bytes 12..15); an original shorter than
+    its MACs (a runt) has the tag at its end."""
+    frame = bytes(frame)
+    if len(frame) < 4:
+        raise ValueError(f"{len(frame)} bytes cannot hold a VLAN tag")
+    at = min(12, len(frame) - 4)
+    tpid, tci = struct.unpack_from("!HH", frame, at)
+    return tpid, tci, frame[:at] + frame[at + 4:]
+
+
+def decapsulate(frame):
+    """Split an Ethernet/IPv4 tunnel frame into (outer, inner frame).
+
+    The tunnel is UDP (read as VXLAN, whatever the port), GRE carrying Ethernet, or GRE carrying
+    ERSPAN type II.  outer is a flat dict of the decoded header fields ("ip_id", "udp_sport",
+    "gre_key", "erspan_session", ...), with "header_bytes" (where the inner frame starts) and
+    the checks a receiver makes: "ip_checksum_ok", and "udp_checksum_ok" (None when the
+    checksum is 0, i.e. not computed).  Raises ValueError for anything else."""
+    frame = bytes(frame)
+    if len(frame) < 34 or _u16(frame, 12) != ETH_IPV4 or frame[14] >> 4 != 4:
+        raise ValueError("not Ethernet/IPv4")
+    ihl = (frame[14] & 0x0F) * 4
+    total_length, ident, frag = struct.unpack_from("!HHH", frame, 16)
+    ttl, proto = frame[22], frame[23]
+    outer = {
+        "eth_dst": frame[0:6], "eth_src": frame[6:12], "ip_ihl": ihl, "ip_tos": frame[15],
+        "ip_total_length": total_length, "ip_id": ident, "ip_frag": frag, "ip_ttl": ttl,
+        "ip_proto": proto, "ip_src": frame[26:30], "ip_dst": frame[30:34],
+        "ip_checksum_ok": internet_checksum(frame[14:14 + ihl]) == 0,
+    }
+    offset = 14 + ihl
+    if proto == PROTO_UDP:
+        offset = _decode_vxlan(frame, offset, outer)
+    elif proto == PROTO_GRE:
+        offset = _decode_gre(frame, offset, outer)
+    else:
+        raise ValueError(f"IPv4 protocol {proto} is no tunnel")
+    outer["header_bytes"] = offset
+    return outer, frame[offset:]
+
+
+def _decode_vxlan(frame, offset, outer):
+    """UDP and VXLAN headers at offset into outer; returns where the inner frame starts."""
+    if len(frame) < offset + 16:
+        raise ValueError("UDP/VXLAN headers cut short")
+    sport, dport, length, checksum = struct.unpack_from("!HHHH", frame, offset)
+    flags, vni_word = struct.unpack_from("!II", frame, offset + 8)
+    ok = None
+    if checksum:
+        pseudo = outer["ip_src"] + outer["ip_dst"] + struct.pack("!BBH", 0, PROTO_UDP, length)
+        ok = internet_checksum(pseudo + frame[offset:offset + length]) == 0
+    outer.update(udp_sport=sport, udp_dport=dport, udp_length=length, udp_checksum=checksum,
+                 udp_checksum_ok=ok, vxlan_flags=flags, vxlan_vni=vni_word >> 8,
+                 vxlan_reserved=vni_word & 0xFF)
+    return offset + 16
+
+
+def _decode_gre(frame, offset, outer):
+    """GRE (and ERSPAN type II) headers at offset into outer; returns the inner frame's start."""
+    if len(frame) < offset + 4:
+        raise ValueError("GRE header cut short")
+    flags, proto = struct.unpack_from("!HH", frame, offset)
+    offset += 4
+    fields = {}
+    for bit, name in ((GRE_CHECKSUM, "gre_checksum"), (GRE_KEY, "gre_key"),
+                      (GRE_SEQUENCE, "gre_seq")):
+        if flags & bit:
+            if len(frame) < offset + 4:
+                raise ValueError("GRE optional fields cut short")
+            # The checksum word is checksum + reserved; key and sequence are whole words.
+            fields[name] = struct.unpack_from("!I", frame, offset)[0]
+            offset += 4
+    outer.update(gre_flags=flags, gre_proto=proto, gre_key=fields.get("gre_key"),
+                 gre_seq=fields.get("gre_seq"))
+    if proto == ETH_ERSPAN_II:
+        if len(frame) < offset + 8:
+            raise ValueError("ERSPAN header cut short")
+        word1, word2 = struct.unpack_from("!II", frame, offset)
+        outer.update(erspan_version=word1 >> 28, erspan_vlan=word1 >> 16 & 0xFFF,
+                     erspan_cos=word1 >> 13 & 7, erspan_en=word1 >> 11 & 3,
+                     erspan_truncated=word1 >> 10 & 1, erspan_session=word1 & 0x3FF,
+                     erspan_reserved=word2 >> 20, erspan_index=word2 & 0xFFFFF)
+        offset += 8
+    elif proto != ETH_TEB:
+        raise ValueError(f"GRE protocol {proto:#06x} is not Ethernet nor ERSPAN")
+    return offset

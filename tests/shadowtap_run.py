@@ -22,6 +22,10 @@ class Mirror:
     name: str
     percent: float | None   # None: leave it to the config's default
     device: str | None = None   # a vdev of its own (e.g. net_ring0), else a pcap port
+    truncate: int | None = None  # bytes of the original kept (0: all); None: not said
+    # None: not said; a string is written as it is ("none", or YAML of one's own);
+    # a dict is written as a flow mapping, e.g. {"type": "vlan", "vlan_id": 100}
+    encap: dict | str | None = None
 
 
 @dataclass
@@ -61,6 +65,21 @@ def _mirror_port(i, m):
     return m.device.split(",")[0] if m.device else f"net_pcap{i + 2}"
 
 
+def _yaml_scalar(value):
+    """A config value as YAML: booleans in lower case, text with a colon
+    (a MAC, an IPv6 address) quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return f'"{text}"' if ":" in text else text
+
+
+def _encap_yaml(encap):
+    if isinstance(encap, str):
+        return encap
+    return "{" + ", ".join(f"{k}: {_yaml_scalar(v)}" for k, v in encap.items()) + "}"
+
+
 def _config(mirrors, extra):
     lines = ["ports:", "  client: net_pcap0", "  server: net_pcap1"]
     if mirrors:
@@ -69,6 +88,10 @@ def _config(mirrors, extra):
         lines += [f"  - name: {m.name}", f"    port: {_mirror_port(i, m)}"]
         if m.percent is not None:   # None: the config's default
             lines.append(f"    percent: {m.percent}")
+        if m.truncate is not None:
+            lines.append(f"    truncate: {m.truncate}")
+        if m.encap is not None:
+            lines.append(f"    encap: {_encap_yaml(m.encap)}")
     return "\n".join(lines) + "\n" + extra
 
 
