@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include <rte_prefetch.h>
+
 #include <rte_cycles.h>
 #include <rte_errno.h>
 #include <rte_hash.h>
@@ -44,9 +46,20 @@ struct st_flow_table {
 	struct rte_hash *hash;
 	uint64_t idle_tsc;
 	uint64_t closing_tsc;
-	uint32_t iter;		/* where the expiry scan resumes */
+	uint32_t iter;		/* the slot the expiry scan resumes at */
+	uint32_t size;		/* slots */
 	struct st_flow flows[];	/* indexed by rte_hash key position */
 };
+
+/* rte_hash's own hash of a key, for the calls that take no hash: the same
+ * as st_flow_hash(). */
+static uint32_t
+key_hash(const void *key, uint32_t len, uint32_t init)
+{
+	RTE_SET_USED(len);
+	RTE_SET_USED(init);
+	return st_flow_hash(key);
+}
 
 struct st_flow_table *
 st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
@@ -56,7 +69,7 @@ st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
 		.name = name,
 		.entries = size,
 		.key_len = sizeof(struct st_flow_key),
-		.hash_func = rte_hash_crc,
+		.hash_func = key_hash,
 		.socket_id = socket,
 	};
 	struct st_flow_table *t;
@@ -72,6 +85,7 @@ st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
 		rte_free(t);
 		return NULL;
 	}
+	t->size = size;
 	t->idle_tsc = (uint64_t)idle_timeout_s * rte_get_tsc_hz();
 	t->closing_tsc = RTE_MIN(t->idle_tsc, (uint64_t)CLOSING_TIMEOUT_S *
 						  rte_get_tsc_hz());
@@ -117,6 +131,11 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 	for (i = 0; i < n; i++)
 		key_ptrs[i] = &keys[i];
 	rte_hash_lookup_with_hash_bulk(t->hash, key_ptrs, hashes, n, pos);
+	/* Flows are scattered over the table: ask for all of them at once
+	 * rather than waiting on each in turn. */
+	for (i = 0; i < n; i++)
+		if (likely(pos[i] >= 0))
+			rte_prefetch0(&t->flows[pos[i]]);
 
 	for (i = 0; i < n; i++) {
 		struct st_flow *f;
@@ -151,21 +170,21 @@ st_flow_table_expire(struct st_flow_table *t, uint64_t now_tsc,
 {
 	unsigned int removed = 0;
 	const void *key;
-	void *data;
-	int32_t pos;
 
+	/* A walk over the slots, not rte_hash_iterate(): that one skips
+	 * empty slots unbounded, so a mostly empty table cost most. */
 	while (budget-- > 0) {
-		pos = rte_hash_iterate(t->hash, &key, &data, &t->iter);
-		if (pos < 0) {
-			t->iter = 0;	/* wrapped: start the next round */
-			break;
-		}
+		uint32_t pos = t->iter;
 		struct st_flow *f = &t->flows[pos];
 		uint64_t timeout = f->closing ? t->closing_tsc : t->idle_tsc;
 
-		if (now_tsc - f->last_seen_tsc <= timeout)
+		t->iter = pos + 1 == t->size ? 0 : pos + 1;
+		/* A zero time is a free slot: slots are zeroed when freed. */
+		if (f->last_seen_tsc == 0 || now_tsc - f->last_seen_tsc <= timeout)
 			continue;
-		if (rte_hash_del_key(t->hash, key) >= 0) {
+		if (rte_hash_get_key_with_position(t->hash, (int32_t)pos,
+						   (void **)&key) == 0 &&
+		    rte_hash_del_key(t->hash, key) >= 0) {
 			memset(f, 0, sizeof(*f));
 			removed++;
 		}

@@ -21,8 +21,10 @@
 #define PREFETCH_OFFSET 4
 /* A partly filled TX buffer waits at most this long. */
 #define DRAIN_US 100
-/* Flow table entries examined for expiry at each drain. */
-#define EXPIRE_BUDGET 32
+/* Flow table slots examined for expiry at each drain: enough for a pass
+ * over the whole table in about a second (a drain every DRAIN_US). */
+#define EXPIRE_MIN_SLOTS 64
+#define EXPIRE_PASS_SHIFT 13
 /* tx_burst attempts for originals before one is counted as dropped. */
 #define FWD_TX_RETRIES 8
 
@@ -42,6 +44,7 @@ struct st_worker {
 	struct rte_rcu_qsbr *qsbr;
 	uint64_t iter_bound_tsc[ST_ITER_BUCKETS - 1];
 	struct st_flow_table *flows;
+	uint32_t expire_slots;	/* per drain */
 	struct st_mirror_worker *mirror;
 	struct st_verdict *verdict;
 	/* fwd[side]: originals that came in on @side, going out the other. */
@@ -107,6 +110,8 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	snprintf(name, sizeof(name), "st_flows_%u", p->lcore_id);
 	w->flows = st_flow_table_create(name, p->flow_table->size,
 					p->flow_table->idle_timeout_s, socket);
+	w->expire_slots = RTE_MAX((uint32_t)EXPIRE_MIN_SLOTS,
+				  p->flow_table->size >> EXPIRE_PASS_SHIFT);
 	if (w->flows == NULL) {
 		snprintf(err, errlen,
 			 "worker on lcore %u: flow table of %u entries: %s",
@@ -176,10 +181,14 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		 * is parsed as far as it goes. */
 		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),
 			 rte_pktmbuf_data_len(m), &info[i], &keys[i]);
-		hashes[i] = st_flow_hash(&keys[i]);
 		malformed += (info[i].flags & ST_PKT_MALFORMED) != 0;
 		bytes += rte_pktmbuf_pkt_len(m);
 	}
+	/* Hashed in a pass of their own: a key just written field by field
+	 * and read back a word at a time would stall the load on the
+	 * stores still in flight. */
+	for (i = 0; i < nb; i++)
+		hashes[i] = st_flow_hash(&keys[i]);
 	st_flow_table_lookup_burst(w->flows, keys, hashes, info, nb, now_tsc,
 				   flows, &stats->flows_created,
 				   &stats->flow_table_full);
@@ -220,7 +229,7 @@ st_worker_main(void *arg)
 			flush_all(w);
 			st_verdict_expire(w->verdict, policy, now_tsc);
 			w->stats->flows_expired += st_flow_table_expire(
-				w->flows, now_tsc, EXPIRE_BUDGET);
+				w->flows, now_tsc, w->expire_slots);
 			prev_drain_tsc = now_tsc;
 		}
 		for (side = 0; side < ST_SIDE_COUNT; side++) {
