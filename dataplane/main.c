@@ -6,9 +6,11 @@
  *
  *   shadowtap [EAL options] -- --config FILE [--socket PATH]
  *             [--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]
+ *             [--extra-mbufs N]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -35,6 +37,7 @@
 #include "worker.h"
 
 #define MEMPOOL_CACHE 256
+#define MAX_EXTRA_MBUFS (1u << 24)
 #define CONTROL_PERIOD_MS 10
 #define LINK_POLL_PERIOD_MS 100
 #define DEFAULT_SOCKET "/run/shadowtap/ctl.sock"
@@ -45,6 +48,7 @@ struct options {
 	const char *metrics_addr;
 	const char *stats_path;
 	uint64_t idle_exit_ms;	/* 0: run until a signal */
+	uint64_t extra_mbufs;	/* data mbufs beyond what queues need */
 };
 
 struct app {
@@ -77,7 +81,8 @@ usage(const char *prog)
 {
 	fprintf(stderr,
 		"usage: %s [EAL options] -- --config FILE [--socket PATH] "
-		"[--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]\n"
+		"[--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE] "
+		"[--extra-mbufs N]\n"
 		"  --config FILE      YAML configuration (see README)\n"
 		"  --socket PATH      control socket (default "
 		DEFAULT_SOCKET ")\n"
@@ -85,8 +90,28 @@ usage(const char *prog)
 		"(e.g. 127.0.0.1:9417)\n"
 		"  --idle-exit MS     stop once every RX queue has been empty "
 		"for MS ms\n"
-		"  --stats-file FILE  write the final counters there as JSON\n",
+		"  --stats-file FILE  write the final counters there as JSON\n"
+		"  --extra-mbufs N    data mbufs per socket beyond what queues "
+		"and copies need\n"
+		"                     (net_pcap's infinite_rx holds a whole "
+		"capture in mbufs)\n",
 		prog);
+}
+
+static int
+parse_positive(const char *name, const char *arg, uint64_t max, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(arg, &end, 10);
+	if (errno != 0 || *end != '\0' || arg[0] == '-' || *out == 0 ||
+	    *out > max) {
+		fprintf(stderr, "%s: '%s' is not a whole number in 1..%" PRIu64
+			"\n", name, arg, max);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static int
@@ -98,10 +123,10 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "metrics", required_argument, NULL, 'M' },
 		{ "idle-exit", required_argument, NULL, 'i' },
 		{ "stats-file", required_argument, NULL, 's' },
+		{ "extra-mbufs", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
 	int c;
 
 	memset(opt, 0, sizeof(*opt));
@@ -118,14 +143,15 @@ parse_options(int argc, char **argv, struct options *opt)
 			opt->metrics_addr = optarg;
 			break;
 		case 'i':
-			errno = 0;
-			opt->idle_exit_ms = strtoull(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || optarg[0] == '-' ||
-			    opt->idle_exit_ms == 0) {
-				fprintf(stderr, "--idle-exit: '%s' is not a "
-					"positive number of ms\n", optarg);
+			if (parse_positive("--idle-exit", optarg, UINT64_MAX,
+					   &opt->idle_exit_ms) != 0)
 				return -EINVAL;
-			}
+			break;
+		case 'x':
+			if (parse_positive("--extra-mbufs", optarg,
+					   MAX_EXTRA_MBUFS,
+					   &opt->extra_mbufs) != 0)
+				return -EINVAL;
 			break;
 		case 's':
 			opt->stats_path = optarg;
@@ -176,7 +202,7 @@ create_pool(const char *kind, int socket, unsigned int n, uint16_t data_room)
  * An encapsulated copy also takes a header mbuf, from a pool of its own.
  */
 static void
-create_pools(struct app *app, unsigned int nb_ports)
+create_pools(struct app *app, unsigned int nb_ports, unsigned int extra)
 {
 	const unsigned int nb_mirrors = app->cfg->nb_mirrors;
 	const unsigned int w = app->nb_workers;
@@ -184,7 +210,7 @@ create_pools(struct app *app, unsigned int nb_ports)
 			      (w + 1) * MEMPOOL_CACHE;
 	unsigned int data = nb_ports * w * (ST_RX_DESC + ST_TX_DESC) +
 			    w * ST_BURST * ST_SIDE_COUNT +
-			    (w + 1) * MEMPOOL_CACHE + clones;
+			    (w + 1) * MEMPOOL_CACHE + clones + extra;
 	unsigned int i;
 	int socket;
 
@@ -474,7 +500,8 @@ main(int argc, char **argv)
 		app.cfg, (int)rte_lcore_to_socket_id(app.lcores[0]));
 	if (app.mirrors == NULL)
 		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
-	create_pools(&app, 2 + app.cfg->nb_mirrors);
+	create_pools(&app, 2 + app.cfg->nb_mirrors,
+		     (unsigned int)opt.extra_mbufs);
 	setup_ports(&app, nb_rxq);
 	create_workers(&app, nb_rxq);
 	if (st_ctl_start(opt.socket_path, st_runtime_view(app.runtime),

@@ -87,8 +87,10 @@ class BadInput(unittest.TestCase):
         self.assert_refused(GOOD, "nope.yaml", app_args=["--config", "/nonexistent/nope.yaml"])
 
     def test_bad_arguments(self):
-        self.assert_refused(GOOD, "--idle-exit: 'soon' is not a positive number",
+        self.assert_refused(GOOD, "--idle-exit: 'soon' is not a whole number in 1..",
                             app_args=["--config", "x.yaml", "--idle-exit", "soon"])
+        self.assert_refused(GOOD, "--extra-mbufs: '-5' is not a whole number in 1..16777216",
+                            app_args=["--config", "x.yaml", "--extra-mbufs", "-5"])
         self.assert_refused(GOOD, "usage:", app_args=[])
 
     def test_no_worker_lcore(self):
