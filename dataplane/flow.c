@@ -116,6 +116,16 @@ flow_update(struct st_flow *f, const struct st_pkt_info *info,
 		f->closing = 1;
 }
 
+/* Whether a packet opens a new connection over a closed one. An entry with
+ * a request head still gathered is left to its head (it expires soon). */
+static inline bool
+reopens(const struct st_flow *f, const struct st_pkt_info *info)
+{
+	return f->closing && f->head == 0 &&
+	       (info->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) ==
+		       RTE_TCP_SYN_FLAG;
+}
+
 void
 st_flow_table_lookup_burst(struct st_flow_table *t,
 			   const struct st_flow_key *keys,
@@ -153,6 +163,10 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 			}
 		}
 		f = &t->flows[pos[i]];
+		/* A SYN on a closed connection's entry starts a new one on
+		 * the same 5-tuple: clients reuse ports within a second. */
+		if (unlikely(reopens(f, &infos[i])))
+			memset(f, 0, sizeof(*f));
 		/* Slots are zeroed when freed, so a zero time is a new flow
 		 * (one created earlier in this burst already has a time). */
 		if (f->last_seen_tsc == 0) {

@@ -733,6 +733,43 @@ test_table_expire_budget(void **state)
 	st_flow_table_free(t);
 }
 
+/* A client reusing its port after a close opens a new flow on the same
+ * entry, with nothing of the old one's state; a SYN on an open connection
+ * (a retransmission, say) changes nothing. */
+static void
+test_table_port_reuse(void **state)
+{
+	struct st_flow_table *t = table_new(64, 100);
+	struct counters c = { 0, 0 };
+	struct st_flow *f, *g;
+
+	(void)state;
+	f = packet(t, 5, false, TCP_SYN, T0, &c);
+	f->mirrored = 1;
+	f->route = 3;
+	g = packet(t, 5, false, TCP_SYN, T0 + 1, &c);
+	assert_ptr_equal(g, f);
+	assert_int_equal(c.created, 1);
+	assert_int_equal(g->mirrored, 1);
+
+	packet(t, 5, false, TCP_FIN | TCP_ACK, T0 + 2, &c);
+	packet(t, 5, true, TCP_FIN | TCP_ACK, T0 + 3, &c);
+	assert_int_equal(f->closing, 1);
+	/* The closing entry's last ACK still belongs to the old one. */
+	g = packet(t, 5, false, TCP_ACK, T0 + 4, &c);
+	assert_int_equal(c.created, 1);
+
+	g = packet(t, 5, false, TCP_SYN, T0 + 5, &c);
+	assert_ptr_equal(g, f);
+	assert_int_equal(c.created, 2);
+	assert_int_equal(g->closing, 0);
+	assert_int_equal(g->fin_seen, 0);
+	assert_int_equal(g->mirrored, 0);
+	assert_int_equal(g->route, ST_FLOW_ROUTE_UNSET);
+	assert_int_equal(g->last_seen_tsc, T0 + 5);
+	st_flow_table_free(t);
+}
+
 /* A slot freed by expiry comes back zeroed for the next flow. */
 static void
 test_table_recycled_slot_zeroed(void **state)
@@ -836,6 +873,7 @@ main(void)
 		cmocka_unit_test(test_table_idle_expiry),
 		cmocka_unit_test(test_table_closing_expiry),
 		cmocka_unit_test(test_table_expire_budget),
+		cmocka_unit_test(test_table_port_reuse),
 		cmocka_unit_test(test_table_recycled_slot_zeroed),
 		cmocka_unit_test(test_table_full),
 	};
