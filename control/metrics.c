@@ -923,6 +923,8 @@ fill_stats(struct rte_tel_data *d, const struct tel_source *src,
 	tel_add_counters(d, t, total_counters, RTE_DIM(total_counters));
 	rte_tel_data_add_dict_u64(d, "generation", src->view->generation);
 	rte_tel_data_add_dict_u64(d, "nb_workers", src->view->nb_workers);
+	/* Turns rates into cycles per packet. */
+	rte_tel_data_add_dict_u64(d, "tsc_hz", src->view->tsc_hz);
 	for (i = 0; i < ST_SIDE_COUNT && ret == 0; i++)
 		ret = tel_port(d, src, (int)i);
 	return ret;

@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""perf/run in its quick mode, so the benchmark cannot rot: it runs both
+testpmd and shadowtap, and its JSON is complete and consistent. Speeds are
+not checked (tests check behaviour, never wall-clock times); what the
+mirrored shares say about behaviour is."""
+
+import glob
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = ["http/testpmd", "http/shadowtap-0%", "http/shadowtap-10%",
+         "http/shadowtap-100%", "small/testpmd", "small/shadowtap-0%"]
+
+
+def fail(msg):
+    print("FAIL: " + msg)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+def positive(x):
+    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+
+
+def main():
+    if shutil.which("dpdk-testpmd") is None:
+        print("SKIP: dpdk-testpmd is not installed")
+        sys.exit(77)
+    results = tempfile.mkdtemp(prefix="st-perf-test-")
+    try:
+        run = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "perf", "run"), "--quick",
+             "--results", results], capture_output=True, text=True,
+            timeout=900)
+        print(run.stdout)
+        check(run.returncode == 0,
+              "perf/run exited %d: %s" % (run.returncode, run.stderr[-2000:]))
+        files = glob.glob(os.path.join(results, "*.json"))
+        check(len(files) == 1, "one JSON result expected, got %s" % files)
+        with open(files[0]) as f:
+            r = json.load(f)
+    finally:
+        shutil.rmtree(results)
+
+    check(sorted(r["cases"]) == sorted(CASES),
+          "cases %s, expected %s" % (sorted(r["cases"]), sorted(CASES)))
+    for name, c in r["cases"].items():
+        for k in ("mpps", "ns_per_packet", "cycles_per_packet"):
+            check(positive(c[k]), "%s: %s = %r" % (name, k, c[k]))
+        check(abs(c["ns_per_packet"] * c["mpps"] - 1e3) < 1,
+              "%s: ns per packet does not match Mpps" % name)
+        if name.endswith("testpmd"):
+            continue
+        ref = r["cases"][name.split("/")[0] + "/testpmd"]
+        check(positive(c["ratio_to_testpmd"]), name + ": no ratio")
+        # One round: the ratio is the two rates divided.
+        check(abs(c["ratio_to_testpmd"] - c["mpps"] / ref["mpps"]) < 1e-6,
+              "%s: ratio %r is not %r / %r" % (name, c["ratio_to_testpmd"],
+                                               c["mpps"], ref["mpps"]))
+        check(c["dropped_packets"] == 0, name + ": originals dropped")
+    share = {p: r["cases"]["http/shadowtap-%d%%" % p]["mirrored_share"]
+             for p in (0, 10, 100)}
+    check(share[0] == 0, "0%% mirrored %r of the packets" % share[0])
+    check(0 < share[10] < share[100],
+          "mirrored shares not ordered: %r" % share)
+    # At 100% only health checks stay home: most packets are copied.
+    check(share[100] > 0.8, "100%% mirrored only %r" % share[100])
+    cl = r["classifier"]
+    check(cl["heads"] > 0 and positive(cl["ns_per_request"]),
+          "classifier: %r" % cl)
+    check(cl["matches"]["health"] > 0 and cl["matches"]["api"] > 0,
+          "classifier matched no health or api request: %r" % cl)
+    sc = r["sampling_change_ms"]
+    check(sc["count"] > 0 and positive(sc["median"]),
+          "sampling changes: %r" % sc)
+    check({t["case"] for t in r["targets"]} ==
+          {"http/shadowtap-10%", "http/shadowtap-100%",
+           "small/shadowtap-0%"}, "targets: %r" % r["targets"])
+    check(r["traffic"]["http"]["flows"] > 0, "traffic summary missing")
+    print("perf/run --quick: %d cases, well-formed" % len(r["cases"]))
+
+
+if __name__ == "__main__":
+    main()
