@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <numa.h>
+
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -333,6 +335,45 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 	}
 }
 
+/*
+ * A worker on another socket than a port it polls pays a trip over the
+ * interconnect for every packet: say so at start, with how far (libnuma).
+ * Ports of unknown socket (virtual devices) are not judged.
+ */
+static void
+warn_remote_ports(const struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
+{
+	const uint16_t wire[ST_SIDE_COUNT] = { app->cfg->client.port_id,
+					       app->cfg->server.port_id };
+	const bool numa = numa_available() >= 0;
+	unsigned int i;
+	int side;
+
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		int port_socket = rte_eth_dev_socket_id(wire[side]);
+
+		if (port_socket < 0)
+			continue;
+		for (i = 0; i < nb_rxq[side]; i++) {
+			unsigned int lcore = app->lcores[i];
+			int socket = (int)rte_lcore_to_socket_id(lcore);
+
+			if (socket == port_socket)
+				continue;
+			RTE_LOG(WARNING, USER1,
+				"%s port %u is on socket %d and its worker "
+				"lcore %u on socket %d (NUMA distance %d, "
+				"local %d): give -l lcores of socket %d\n",
+				st_stats_side_name(side), wire[side],
+				port_socket, lcore, socket,
+				numa ? numa_distance(port_socket, socket) : -1,
+				numa ? numa_distance(port_socket, port_socket)
+				     : -1,
+				port_socket);
+		}
+	}
+}
+
 static void
 poll_links(struct app *app)
 {
@@ -504,6 +545,7 @@ main(int argc, char **argv)
 		     (unsigned int)opt.extra_mbufs);
 	setup_ports(&app, nb_rxq);
 	create_workers(&app, nb_rxq);
+	warn_remote_ports(&app, nb_rxq);
 	if (st_ctl_start(opt.socket_path, st_runtime_view(app.runtime),
 			 apply_config, app.runtime, &app.ctl, err,
 			 sizeof(err)) != 0)
