@@ -126,6 +126,22 @@ reopens(const struct st_flow *f, const struct st_pkt_info *info)
 		       RTE_TCP_SYN_FLAG;
 }
 
+/*
+ * A SYN on a closed connection's entry: clients reuse a port within a
+ * second, while the entry lingers. The new connection's TCP state starts
+ * afresh and its first request is a new selection (flows_selected); until
+ * that request it follows the flow's verdict, as a keep-alive connection
+ * would, so a flow stays one flow for its copies (mirrored_flows).
+ */
+static inline void
+reopen(struct st_flow *f)
+{
+	f->closing = 0;
+	f->fin_seen = 0;
+	f->next_request_dir = 0;
+	f->selected = 0;
+}
+
 void
 st_flow_table_lookup_burst(struct st_flow_table *t,
 			   const struct st_flow_key *keys,
@@ -163,10 +179,8 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 			}
 		}
 		f = &t->flows[pos[i]];
-		/* A SYN on a closed connection's entry starts a new one on
-		 * the same 5-tuple: clients reuse ports within a second. */
 		if (unlikely(reopens(f, &infos[i])))
-			memset(f, 0, sizeof(*f));
+			reopen(f);
 		/* Slots are zeroed when freed, so a zero time is a new flow
 		 * (one created earlier in this burst already has a time). */
 		if (f->last_seen_tsc == 0) {

@@ -733,9 +733,10 @@ test_table_expire_budget(void **state)
 	st_flow_table_free(t);
 }
 
-/* A client reusing its port after a close opens a new flow on the same
- * entry, with nothing of the old one's state; a SYN on an open connection
- * (a retransmission, say) changes nothing. */
+/* A client reusing its port after a close starts a new connection on the
+ * same flow: TCP state afresh, a new selection to count, the verdict kept
+ * until its first request. A SYN on an open connection (a retransmission,
+ * say) changes nothing. */
 static void
 test_table_port_reuse(void **state)
 {
@@ -747,25 +748,29 @@ test_table_port_reuse(void **state)
 	f = packet(t, 5, false, TCP_SYN, T0, &c);
 	f->mirrored = 1;
 	f->route = 3;
+	f->selected = 4;
+	f->next_request_dir = 1;
 	g = packet(t, 5, false, TCP_SYN, T0 + 1, &c);
 	assert_ptr_equal(g, f);
-	assert_int_equal(c.created, 1);
-	assert_int_equal(g->mirrored, 1);
+	assert_int_equal(g->selected, 4);
+	assert_int_equal(g->next_request_dir, 1);
 
 	packet(t, 5, false, TCP_FIN | TCP_ACK, T0 + 2, &c);
 	packet(t, 5, true, TCP_FIN | TCP_ACK, T0 + 3, &c);
 	assert_int_equal(f->closing, 1);
-	/* The closing entry's last ACK still belongs to the old one. */
-	g = packet(t, 5, false, TCP_ACK, T0 + 4, &c);
-	assert_int_equal(c.created, 1);
+	/* The closing connection's last ACK still belongs to it. */
+	packet(t, 5, false, TCP_ACK, T0 + 4, &c);
+	assert_int_equal(f->closing, 1);
 
 	g = packet(t, 5, false, TCP_SYN, T0 + 5, &c);
 	assert_ptr_equal(g, f);
-	assert_int_equal(c.created, 2);
+	assert_int_equal(c.created, 1);
 	assert_int_equal(g->closing, 0);
 	assert_int_equal(g->fin_seen, 0);
-	assert_int_equal(g->mirrored, 0);
-	assert_int_equal(g->route, ST_FLOW_ROUTE_UNSET);
+	assert_int_equal(g->selected, 0);
+	assert_int_equal(g->next_request_dir, 0);
+	assert_int_equal(g->mirrored, 1);
+	assert_int_equal(g->route, 3);
 	assert_int_equal(g->last_seen_tsc, T0 + 5);
 	st_flow_table_free(t);
 }
