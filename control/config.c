@@ -932,9 +932,27 @@ load_route(struct loader *ld, yaml_node_t *node, unsigned int idx,
 }
 
 static int
+load_http_port(struct loader *ld, yaml_node_t *node, unsigned int idx,
+	       struct st_config *cfg)
+{
+	uint32_t port;
+	unsigned int i;
+	int ret = get_uint(ld, node, "http.ports", 1, UINT16_MAX, &port);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < idx; i++)
+		if (cfg->http.ports[i] == port)
+			return fail_at(ld, line_of(node),
+				       "http.ports: %u is listed twice", port);
+	cfg->http.ports[idx] = (uint16_t)port;
+	return 0;
+}
+
+static int
 load_http(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 {
-	static const char *const keys[] = { "max_head_bytes", NULL };
+	static const char *const keys[] = { "max_head_bytes", "ports", NULL };
 	yaml_node_t *v;
 	int ret = check_mapping(ld, node, "http", keys);
 
@@ -943,6 +961,9 @@ load_http(struct loader *ld, yaml_node_t *node, struct st_config *cfg)
 		ret = get_uint(ld, v, "http.max_head_bytes",
 			       MIN_MAX_HEAD_BYTES, MAX_MAX_HEAD_BYTES,
 			       &cfg->http.max_head_bytes);
+	if (ret == 0 && (v = lookup(ld, node, "ports")) != NULL)
+		ret = load_list(ld, v, "http.ports", ST_MAX_HTTP_PORTS,
+				&cfg->http.nb_ports, load_http_port, cfg);
 	return ret;
 }
 

@@ -18,6 +18,7 @@
 #define ST_DEVNAME_MAX 64	/* device names such as 0000:3b:00.0 */
 #define ST_HEADER_NAME_MAX 64	/* HTTP header names, with the NUL */
 #define ST_REGEX_MAX 256	/* route regular expressions, with the NUL */
+#define ST_MAX_HTTP_PORTS 16	/* http.ports */
 
 /* HTTP/1.x methods a route can name; bit (1 << m) in a method mask. */
 enum st_http_method {
@@ -74,6 +75,12 @@ struct st_route_conf {
 
 struct st_http_conf {
 	uint32_t max_head_bytes;	/* request head bytes looked at */
+	/* TCP ports requests come on (either end of a connection); none:
+	 * any. Traffic off these ports no route can select: it is
+	 * forwarded without a flow when no mirror takes unrouted flows, and
+	 * a NIC's flow engine may mark it so (rte_flow). */
+	uint16_t ports[ST_MAX_HTTP_PORTS];
+	unsigned int nb_ports;
 	int line;			/* 0 when not in the file */
 };
 

@@ -167,8 +167,8 @@ cmd_stats(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	(void)req;
 	f = open_memstream(&text, &len);
 	if (f == NULL ||
-	    st_stats_write_json(f, v->cfg, v->workers, v->lcores,
-				v->nb_workers) != 0 ||
+	    st_stats_write_json(f, v->cfg, v->offload, v->workers,
+				v->lcores, v->nb_workers) != 0 ||
 	    fclose(f) != 0) {
 		free(text);
 		snprintf(err, errlen, "cannot render the counters");
@@ -484,6 +484,15 @@ check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 			 "shadowtap started with: %s", next->path,
 			 next->http.line ? next->http.line : 1,
 			 next->http.max_head_bytes, ctl->max_head_bytes,
+			 restart);
+		return -1;
+	}
+	/* The NIC's prefilter rules were made from the ports at start. */
+	if (next->http.nb_ports != cur->http.nb_ports ||
+	    memcmp(next->http.ports, cur->http.ports,
+		   sizeof(next->http.ports[0]) * next->http.nb_ports) != 0) {
+		snprintf(err, errlen, "%s:%d: http.ports changed: %s",
+			 next->path, next->http.line ? next->http.line : 1,
 			 restart);
 		return -1;
 	}

@@ -397,6 +397,23 @@ test_load_gre_and_erspan(void **state)
 }
 
 static void
+test_load_http_ports(void **state)
+{
+	struct load l;
+
+	(void)state;
+	load_yaml(&l, PORTS "mirrors:\n  - name: a\n    port: 2\n"
+		  "http:\n  max_head_bytes: 2048\n"
+		  "  ports: [80, 8080, 443]\n");
+	expect_loaded(&l);
+	assert_int_equal(l.cfg.http.max_head_bytes, 2048);
+	assert_int_equal(l.cfg.http.nb_ports, 3);
+	assert_int_equal(l.cfg.http.ports[0], 80);
+	assert_int_equal(l.cfg.http.ports[1], 8080);
+	assert_int_equal(l.cfg.http.ports[2], 443);
+}
+
+static void
 test_encap_names(void **state)
 {
 	static const char *const names[] = { "none", "vlan", "vxlan", "gre",
@@ -546,6 +563,13 @@ static const struct bad_config {
 	{ PORTS MIRROR_A "routes:\n  name: r\n", 8, { "list of routes" } },
 	{ PORTS "http:\n  max_head_bytes: 63\n", 5,
 	  { "http.max_head_bytes", "out of range" } },
+	{ PORTS "http:\n  ports: [80, 0]\n", 5,
+	  { "http.ports: 0 is out of range 1..65535" } },
+	{ PORTS "http:\n  ports: [80, 8080, 80]\n", 5,
+	  { "http.ports: 80 is listed twice" } },
+	{ PORTS "http:\n  ports: 80\n", 5, { "http.ports must be a list" } },
+	{ PORTS "http:\n  ports: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, "
+	  "14, 15, 16, 17]\n", 5, { "at most 16 http.ports" } },
 
 	/* Truncation (MIRROR_A is lines 4-6, its next key line 7). */
 	{ PORTS MIRROR_A "    truncate: 13\n", 7,
@@ -742,6 +766,7 @@ test_load_routes(void **state)
 	assert_true(l.cfg.mirrors[0].percent == 0.0);
 	assert_true(l.cfg.mirrors[1].percent == 5.0);
 	assert_int_equal(l.cfg.http.max_head_bytes, 4096);
+	assert_int_equal(l.cfg.http.nb_ports, 0);
 
 	assert_int_equal(r[0].mirrors, 0);
 	assert_int_equal(r[0].methods, ST_HTTP_ALL_METHODS);
@@ -942,6 +967,7 @@ main(void)
 		cmocka_unit_test(test_load_truncate_and_plain_encaps),
 		cmocka_unit_test(test_load_vxlan),
 		cmocka_unit_test(test_load_gre_and_erspan),
+		cmocka_unit_test(test_load_http_ports),
 		cmocka_unit_test(test_encap_names),
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_load_routes),
