@@ -94,6 +94,9 @@ static const struct counter route_counters[] = {
 static const struct counter total_counters[] = {
 	TOTAL(malformed_packets,
 	      "Packets whose IP headers failed validation (forwarded)."),
+	TOTAL(bypassed_packets, "Packets forwarded without a flow: off the "
+				"HTTP ports while no mirror takes unrouted "
+				"flows."),
 	TOTAL(flows_created, "Flows entered in the flow tables."),
 	TOTAL(flows_expired, "Flows removed from the flow tables: idle, or "
 			      "closed (FIN both ways, RST) for 2 s."),

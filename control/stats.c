@@ -83,6 +83,7 @@ write_totals(FILE *out, const struct st_worker_stats *s,
 		"%s\"mirror_dropped_packets\": %" PRIu64 ",\n"
 		"%s\"mirrored_flows\": %" PRIu64 ",\n"
 		"%s\"malformed_packets\": %" PRIu64 ",\n"
+		"%s\"bypassed_packets\": %" PRIu64 ",\n"
 		"%s\"flows_created\": %" PRIu64 ",\n"
 		"%s\"flows_expired\": %" PRIu64 ",\n"
 		"%s\"flow_table_full\": %" PRIu64 ",\n"
@@ -91,13 +92,20 @@ write_totals(FILE *out, const struct st_worker_stats *s,
 		"%s\"http_hold_failed\": %" PRIu64,
 		indent, rx, indent, fwd, indent, drop, indent, mir, indent,
 		mdrop, indent, mflows, indent, s->malformed_packets, indent,
-		s->flows_created, indent, s->flows_expired, indent,
+		s->bypassed_packets, indent, s->flows_created, indent, s->flows_expired, indent,
 		s->flow_table_full, indent, s->http_heads_split, indent,
 		s->http_heads_partial, indent, s->http_hold_failed);
 }
 
+static const char *
+where(bool hardware)
+{
+	return hardware ? "hardware" : "software";
+}
+
 static void
 write_side(FILE *out, const struct st_config *cfg, enum st_side side,
+	   const struct st_port_offload *offload,
 	   const struct st_side_stats *s)
 {
 	const struct st_port_ref *ref = side == ST_SIDE_CLIENT ? &cfg->client :
@@ -111,10 +119,13 @@ write_side(FILE *out, const struct st_config *cfg, enum st_side side,
 		"\"forwarded_packets\": %" PRIu64 ", "
 		"\"forwarded_bytes\": %" PRIu64 ", "
 		"\"dropped_packets\": %" PRIu64 ", "
-		"\"dropped_bytes\": %" PRIu64 "}",
+		"\"dropped_bytes\": %" PRIu64 ", "
+		"\"offload\": {\"rss\": \"%s\", \"prefilter\": \"%s\"}}",
 		side_names[side], ref->port_id, name, s->rx_packets,
 		s->rx_bytes, s->forwarded_packets, s->forwarded_bytes,
-		s->dropped_packets, s->dropped_bytes);
+		s->dropped_packets, s->dropped_bytes,
+		where(offload != NULL && offload->rss),
+		where(offload != NULL && offload->prefilter));
 }
 
 static void
@@ -155,6 +166,7 @@ write_route(FILE *out, const char *indent, const char *name,
 
 int
 st_stats_write_json(FILE *out, const struct st_config *cfg,
+		    const struct st_port_offload *offload,
 		    const struct st_worker_stats *workers,
 		    const unsigned int *lcores, unsigned int nb_workers)
 {
@@ -166,7 +178,8 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 	write_totals(out, &total, cfg->nb_mirrors, "  ");
 	fprintf(out, ",\n  \"ports\": {\n");
 	for (i = 0; i < ST_SIDE_COUNT; i++) {
-		write_side(out, cfg, i, &total.side[i]);
+		write_side(out, cfg, i, offload ? &offload[i] : NULL,
+			   &total.side[i]);
 		fprintf(out, "%s\n", i + 1 < ST_SIDE_COUNT ? "," : "");
 	}
 	fprintf(out, "  },\n  \"mirrors\": {\n");

@@ -9,6 +9,7 @@
  * line.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -38,6 +39,13 @@ struct st_side_stats {
 	uint64_t forwarded_bytes;
 	uint64_t dropped_packets;	/* the peer port did not take them */
 	uint64_t dropped_bytes;
+};
+
+/* Where a wire port's flow work runs: in its NIC's flow engine (rte_flow
+ * rules made at start), or in software. */
+struct st_port_offload {
+	bool rss;	/* symmetric RSS by flow rules */
+	bool prefilter;	/* packets no route can select marked by the NIC */
 };
 
 struct st_mirror_stats {
@@ -80,6 +88,9 @@ struct st_worker_stats {
 	uint64_t iter_count[ST_ITER_BUCKETS];	/* not cumulative */
 	uint64_t iter_tsc_sum;			/* total TSC of those */
 	uint64_t malformed_packets;	/* IP headers that failed validation */
+	uint64_t bypassed_packets;	/* forwarded without a flow: off the
+					 * HTTP ports, no mirror could take
+					 * them */
 	uint64_t flows_created;
 	uint64_t flows_expired;
 	uint64_t flow_table_full;	/* packets whose flow found no slot */
@@ -107,11 +118,13 @@ void st_stats_sum(struct st_worker_stats *total,
  *
  * @param out      where to write
  * @param cfg      names of ports and mirrors
+ * @param offload  what the client and server ports' NICs do, or NULL
  * @param workers  per-worker counters, read while workers may still run
  * @param lcores   the lcore id of each worker
  * @return 0, or -EIO when writing failed
  */
 int st_stats_write_json(FILE *out, const struct st_config *cfg,
+			const struct st_port_offload *offload,
 			const struct st_worker_stats *workers,
 			const unsigned int *lcores, unsigned int nb_workers);
 

@@ -26,6 +26,8 @@ struct st_view {
 	const unsigned int *lcores;	/* lcore id of each worker */
 	unsigned int nb_workers;
 	uint64_t tsc_hz;
+	/* Set once at start, after the wire ports' rte_flow rules. */
+	struct st_port_offload offload[ST_SIDE_COUNT];
 };
 
 #endif

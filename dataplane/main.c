@@ -32,6 +32,7 @@
 #include "metrics.h"
 #include "encap.h"
 #include "mirror.h"
+#include "offload.h"
 #include "port.h"
 #include "runtime.h"
 #include "stats.h"
@@ -374,6 +375,50 @@ warn_remote_ports(const struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 	}
 }
 
+/*
+ * The wire ports' flow engines (rte_flow): symmetric RSS, and marks on
+ * what no route can select, where the NIC offers them; software does the
+ * rest, and says which at start and in the counters. The prefilter is
+ * asked for when routes exist and no mirror takes unrouted flows, as
+ * started; workers check the running policy before trusting a mark.
+ * Hardware SAMPLE is not asked for: see docs/deploy.md.
+ */
+static void
+setup_offloads(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
+{
+	const struct st_config *cfg = app->cfg;
+	const uint16_t wire[ST_SIDE_COUNT] = { cfg->client.port_id,
+					       cfg->server.port_id };
+	struct st_view *view = st_runtime_view(app->runtime);
+	struct st_offload_conf conf = {
+		.prefilter = cfg->nb_routes > 0,
+		.http_ports = cfg->http.ports,
+		.nb_http_ports = cfg->http.nb_ports,
+		.sample_port = ST_OFFLOAD_NO_SAMPLE,
+	};
+	struct st_offload_status status;
+	char err[256];
+	unsigned int i;
+	int side;
+
+	_Static_assert(ST_MAX_HTTP_PORTS <= ST_OFFLOAD_MAX_HTTP_PORTS,
+		       "every configured HTTP port fits the prefilter");
+	for (i = 0; i < cfg->nb_mirrors; i++)
+		if (cfg->mirrors[i].percent > 0)
+			conf.prefilter = false;
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		conf.nb_queues = nb_rxq[side];
+		if (st_offload_setup(wire[side], &conf, &status, err,
+				     sizeof(err)) != 0)
+			rte_exit(EXIT_FAILURE, "%s port %u: rte_flow: %s\n",
+				 st_stats_side_name(side), wire[side], err);
+		RTE_LOG(INFO, USER1, "%s port %u: %s\n",
+			st_stats_side_name(side), wire[side], status.detail);
+		view->offload[side].rss = status.rss;
+		view->offload[side].prefilter = status.prefilter;
+	}
+}
+
 static void
 poll_links(struct app *app)
 {
@@ -457,6 +502,7 @@ warn_unrouted_writes(const struct st_config *cfg)
 static int
 write_stats_file(struct app *app, const char *path)
 {
+	const struct st_view *v = st_runtime_view(app->runtime);
 	FILE *f = fopen(path, "w");
 	int ret;
 
@@ -464,8 +510,8 @@ write_stats_file(struct app *app, const char *path)
 		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	ret = st_stats_write_json(f, st_runtime_view(app->runtime)->cfg,
-				  app->stats, app->lcores, app->nb_workers);
+	ret = st_stats_write_json(f, v->cfg, v->offload, app->stats,
+				  app->lcores, app->nb_workers);
 	if (fclose(f) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret != 0)
@@ -560,6 +606,7 @@ main(int argc, char **argv)
 
 	start_port(app.cfg->client.port_id);
 	start_port(app.cfg->server.port_id);
+	setup_offloads(&app, nb_rxq);
 	for (i = 0; i < app.cfg->nb_mirrors; i++)
 		start_port(app.cfg->mirrors[i].port.port_id);
 
@@ -590,6 +637,8 @@ main(int argc, char **argv)
 	    write_stats_file(&app, opt.stats_path) != 0)
 		ret = EXIT_FAILURE;
 
+	st_offload_teardown(app.cfg->client.port_id);
+	st_offload_teardown(app.cfg->server.port_id);
 	stop_port(app.cfg->client.port_id);
 	stop_port(app.cfg->server.port_id);
 	for (i = 0; i < app.cfg->nb_mirrors; i++)

@@ -47,6 +47,8 @@ struct st_flow_key {
 #define ST_PKT_MALFORMED 0x01	/* an IP header that failed validation */
 #define ST_PKT_FRAGMENT 0x02	/* an IP fragment */
 #define ST_PKT_SWAPPED 0x04	/* the sender is the key's "hi" endpoint */
+#define ST_PKT_HTTP 0x08	/* not set by st_parse(): a TCP segment whose
+				 * requests the worker looks at */
 
 /* Where the interesting parts of a parsed frame are. */
 struct st_pkt_info {

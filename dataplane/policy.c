@@ -63,6 +63,7 @@ st_policy_create(const struct st_config *cfg, uint32_t mirrors_enabled,
 		 size_t errlen)
 {
 	struct st_policy *p = calloc(1, sizeof(*p));
+	bool takes_unrouted = false;
 	unsigned int i;
 	int ret;
 
@@ -92,7 +93,13 @@ st_policy_create(const struct st_config *cfg, uint32_t mirrors_enabled,
 		p->defaults.threshold[i] =
 			st_sample_threshold(cfg->mirrors[i].percent);
 		p->defaults.salt[i] = st_sample_salt(cfg->mirrors[i].name);
+		if (p->defaults.threshold[i] != 0 &&
+		    (mirrors_enabled >> i) & 1)
+			takes_unrouted = true;
 	}
+	p->nb_http_ports = cfg->http.nb_ports;
+	memcpy(p->http_ports, cfg->http.ports, sizeof(p->http_ports));
+	p->bypass = p->http && !takes_unrouted;
 	for (i = 0; i < cfg->nb_routes; i++) {
 		p->route[i].mirrors = cfg->routes[i].mirrors;
 		p->route[i].threshold =

@@ -40,8 +40,29 @@ struct st_policy {
 	unsigned int nb_routes;
 	struct st_policy_compiled *compiled;
 	struct st_sample_policy defaults;	/* mirrors' own percents */
+	/* TCP ports requests come on; none: any (http.ports). */
+	uint16_t http_ports[ST_MAX_HTTP_PORTS];
+	unsigned int nb_http_ports;
+	/* Traffic other than TCP on the HTTP ports needs no flow: no route
+	 * can select it and no mirror takes unrouted flows. */
+	bool bypass;
 	struct st_policy_route route[ST_MAX_ROUTES];
 };
+
+/** Whether a TCP connection with @p key may carry requests. */
+static inline bool
+st_policy_http_port(const struct st_policy *p, const struct st_flow_key *key)
+{
+	unsigned int i;
+
+	if (p->nb_http_ports == 0)
+		return true;
+	for (i = 0; i < p->nb_http_ports; i++)
+		if (key->port_lo == p->http_ports[i] ||
+		    key->port_hi == p->http_ports[i])
+			return true;
+	return false;
+}
 
 /**
  * Build a policy from a loaded, resolved config: compiles the routes, and

@@ -9,6 +9,8 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 
+#include "offload.h"
+
 #define JUMBO_MTU 9000
 
 /* A Toeplitz key of repeated 0x6d5a makes RSS symmetric: swapping source
@@ -101,6 +103,13 @@ st_port_configure(uint16_t port_id, const char *role, uint16_t nb_rxq,
 			 strncmp(name, "net_pcap", 8) == 0 ?
 				 " or give one tx_pcap= per worker" : "");
 		return -EINVAL;
+	}
+	/* Marks must be asked for before the first configure. */
+	if (wire) {
+		ret = st_offload_prepare(port_id);
+		if (ret != 0)
+			RTE_LOG(WARNING, USER1, "%s port %u (%s): flow marks: "
+				"%s\n", role, port_id, name, strerror(-ret));
 	}
 	fill_conf(&info, nb_rxq, &conf);
 	ret = rte_eth_dev_configure(port_id, nb_rxq, nb_txq, &conf);

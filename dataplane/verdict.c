@@ -502,7 +502,7 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 	/* No room to remember the flow: no verdict to follow, no copy. */
 	if (unlikely(flow == NULL))
 		return;
-	if (policy->http && info->l4_proto == IPPROTO_TCP) {
+	if (info->flags & ST_PKT_HTTP) {
 		if (flow->head != 0) {
 			head_continue(v, policy, flow, m, info, flow_hash,
 				      now_tsc);

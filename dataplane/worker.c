@@ -13,6 +13,7 @@
 #include <rte_prefetch.h>
 
 #include "flow.h"
+#include "offload.h"
 #include "parse.h"
 #include "txbuf.h"
 #include "verdict.h"
@@ -154,8 +155,27 @@ flush_all(struct st_worker *w)
 	st_mirror_flush(w->mirror);
 }
 
+/*
+ * Whether a parsed packet needs its flow: always, unless it is off the
+ * HTTP ports while the policy lets such traffic through without one.
+ * Marks a TCP segment whose requests are to be looked at.
+ */
+static inline bool
+needs_flow(const struct st_policy *policy, struct st_pkt_info *info,
+	   const struct st_flow_key *key)
+{
+	bool http = policy->http && info->l4_proto == IPPROTO_TCP &&
+		    st_policy_http_port(policy, key);
+
+	if (http)
+		info->flags |= ST_PKT_HTTP;
+	return http || !policy->bypass;
+}
+
 /* One RX burst from @side: parse, find flows, copy the sampled ones and
- * forward every original, in arrival order. */
+ * forward every original, in arrival order. Packets that no mirror can
+ * take (the NIC's mark says so, or their ports do) are forwarded without
+ * a flow; the others are gathered at the front of the arrays. */
 static void
 process_burst(struct st_worker *w, const struct st_policy *policy,
 	      enum st_side side, struct rte_mbuf **pkts, uint16_t nb,
@@ -165,9 +185,10 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 	struct st_flow_key keys[ST_BURST];
 	uint32_t hashes[ST_BURST];
 	struct st_flow *flows[ST_BURST];
+	bool tracked[ST_BURST];
 	struct st_worker_stats *stats = w->stats;
 	uint64_t bytes = 0, malformed = 0;
-	uint16_t i;
+	uint16_t i, n = 0;
 
 	for (i = 0; i < nb && i < PREFETCH_OFFSET; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
@@ -177,31 +198,41 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		if (i + PREFETCH_OFFSET < nb)
 			rte_prefetch0(rte_pktmbuf_mtod(
 			    pkts[i + PREFETCH_OFFSET], void *));
+		bytes += rte_pktmbuf_pkt_len(m);
+		tracked[i] = false;
+		if (policy->bypass && st_offload_bypass(m))
+			continue;
 		/* Headers are in the first segment; a frame cut short there
 		 * is parsed as far as it goes. */
 		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),
-			 rte_pktmbuf_data_len(m), &info[i], &keys[i]);
-		malformed += (info[i].flags & ST_PKT_MALFORMED) != 0;
-		bytes += rte_pktmbuf_pkt_len(m);
+			 rte_pktmbuf_data_len(m), &info[n], &keys[n]);
+		malformed += (info[n].flags & ST_PKT_MALFORMED) != 0;
+		tracked[i] = needs_flow(policy, &info[n], &keys[n]);
+		n += tracked[i];
 	}
 	/* Hashed in a pass of their own: a key just written field by field
 	 * and read back a word at a time would stall the load on the
 	 * stores still in flight. */
-	for (i = 0; i < nb; i++)
+	for (i = 0; i < n; i++)
 		hashes[i] = st_flow_hash(&keys[i]);
-	st_flow_table_lookup_burst(w->flows, keys, hashes, info, nb, now_tsc,
+	st_flow_table_lookup_burst(w->flows, keys, hashes, info, n, now_tsc,
 				   flows, &stats->flows_created,
 				   &stats->flow_table_full);
 
 	/* Copies first: once an original is handed to TX it may be freed. */
-	for (i = 0; i < nb; i++) {
-		st_verdict_packet(w->verdict, policy, flows[i], pkts[i],
-				  &info[i], hashes[i], now_tsc);
+	for (i = 0, n = 0; i < nb; i++) {
+		if (tracked[i]) {
+			st_verdict_packet(w->verdict, policy, flows[n],
+					  pkts[i], &info[n], hashes[n],
+					  now_tsc);
+			n++;
+		}
 		st_txbuf_add(&w->fwd[side], pkts[i]);
 	}
 	stats->side[side].rx_packets += nb;
 	stats->side[side].rx_bytes += bytes;
 	stats->malformed_packets += malformed;
+	stats->bypassed_packets += nb - n;
 }
 
 int
