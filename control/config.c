@@ -907,6 +907,7 @@ load_route(struct loader *ld, yaml_node_t *node, unsigned int idx,
 	char where[64];
 	int ret;
 
+	r->stats_slot = (uint8_t)idx;
 	ret = load_item_start(ld, node, "routes", "route", idx, keys,
 			      route_name_at, cfg, r->name, &r->line, where,
 			      sizeof(where));

@@ -71,6 +71,10 @@ struct st_route_conf {
 	uint32_t mirrors;	/* bit i: cfg->mirrors[i]; 0: "mirror: none" */
 	double percent;		/* share of matching flows mirrored */
 	bool allow_writes;
+	/* Where its counters are (struct st_worker_stats.route): its index
+	 * as loaded; a running appliance keeps a route's slot by name across
+	 * reloads, so its counters stay with it. */
+	uint8_t stats_slot;
 };
 
 struct st_http_conf {

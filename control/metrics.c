@@ -301,8 +301,7 @@ scrape_labels(struct scrape *s)
 static const struct st_route_stats *
 route_series(const struct scrape *s, unsigned int i)
 {
-	return &s->total.route[i < s->cfg->nb_routes ? i :
-						       ST_ROUTE_STATS_DEFAULT];
+	return st_stats_route(&s->total, s->cfg, i);
 }
 
 static void
@@ -1004,7 +1003,8 @@ fill_routes(struct rte_tel_data *d, const struct tel_source *src,
 	for (i = 0; i < cfg->nb_routes && ret == 0; i++)
 		if (!one || strcmp(params, cfg->routes[i].name) == 0)
 			ret = tel_route(d, keys[i + 1], cfg->routes[i].name,
-					&cfg->routes[i], &src->total->route[i]);
+					&cfg->routes[i],
+					st_stats_route(src->total, cfg, i));
 	if (ret == 0 && (!one || strcmp(params, UNROUTED_LABEL) == 0))
 		ret = tel_route(d, keys[0], UNROUTED_LABEL, NULL,
 				&src->total->route[ST_ROUTE_STATS_DEFAULT]);

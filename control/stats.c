@@ -189,7 +189,8 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 	}
 	fprintf(out, "  },\n  \"routes\": {\n");
 	for (i = 0; i < cfg->nb_routes; i++) {
-		write_route(out, "    ", cfg->routes[i].name, &total.route[i]);
+		write_route(out, "    ", cfg->routes[i].name,
+			    st_stats_route(&total, cfg, i));
 		fprintf(out, "%s\n", i + 1 < cfg->nb_routes ? "," : "");
 	}
 	fprintf(out, "  },\n");
@@ -231,9 +232,7 @@ st_stats_print_summary(FILE *out, const struct st_config *cfg,
 			total.mirror[i].packets, total.mirror[i].flows,
 			st_stats_mirror_dropped(&total.mirror[i]));
 	for (i = 0; i <= cfg->nb_routes && cfg->nb_routes > 0; i++) {
-		const struct st_route_stats *r =
-		    &total.route[i < cfg->nb_routes ? i
-						    : ST_ROUTE_STATS_DEFAULT];
+		const struct st_route_stats *r = st_stats_route(&total, cfg, i);
 
 		fprintf(out,
 			"route %-14s %" PRIu64 " requests  %" PRIu64

@@ -65,7 +65,10 @@ struct st_route_stats {
 	uint64_t bytes;
 };
 
-#define ST_ROUTE_STATS_DEFAULT ST_MAX_ROUTES
+/* Twice the routes: a reload may replace every route by new ones while
+ * workers still count the old ones. */
+#define ST_ROUTE_STATS_SLOTS (2 * ST_MAX_ROUTES)
+#define ST_ROUTE_STATS_DEFAULT ST_ROUTE_STATS_SLOTS
 
 /*
  * How long worker loop iterations that handled packets take: a histogram
@@ -79,7 +82,7 @@ struct st_route_stats {
 struct st_worker_stats {
 	struct st_side_stats side[ST_SIDE_COUNT];
 	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
-	struct st_route_stats route[ST_MAX_ROUTES + 1];
+	struct st_route_stats route[ST_ROUTE_STATS_SLOTS + 1];
 	uint64_t http_heads_split;	/* heads gathered over segments */
 	uint64_t http_heads_partial;	/* decided on part of a head: too
 					 * long, a gap, a timeout, no slot */
@@ -101,6 +104,16 @@ const char *st_stats_side_name(enum st_side side);
 
 /** "ring_full", "no_mbuf" or "link_down". */
 const char *st_stats_drop_name(enum st_drop_cause cause);
+
+/** The counters of route @p i of @p cfg, or of the traffic no route
+ * claims when @p i is cfg->nb_routes. */
+static inline const struct st_route_stats *
+st_stats_route(const struct st_worker_stats *s, const struct st_config *cfg,
+	       unsigned int i)
+{
+	return &s->route[i < cfg->nb_routes ? cfg->routes[i].stats_slot :
+					      ST_ROUTE_STATS_DEFAULT];
+}
 
 /** Copies of a mirror given up, all causes. */
 uint64_t st_stats_mirror_dropped(const struct st_mirror_stats *m);

@@ -102,6 +102,7 @@ st_policy_create(const struct st_config *cfg, uint32_t mirrors_enabled,
 	p->bypass = p->http && !takes_unrouted;
 	for (i = 0; i < cfg->nb_routes; i++) {
 		p->route[i].mirrors = cfg->routes[i].mirrors;
+		p->route[i].stats_slot = cfg->routes[i].stats_slot;
 		p->route[i].threshold =
 			st_sample_threshold(cfg->routes[i].percent);
 		p->route[i].salt = st_sample_salt(cfg->routes[i].name);

@@ -22,6 +22,7 @@
 
 struct st_policy_route {
 	uint32_t mirrors;	/* bit i: mirror i; 0 for "mirror: none" */
+	uint32_t stats_slot;	/* its counters: cfg's stats_slot */
 	uint32_t salt;
 	uint64_t threshold;
 };

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
@@ -12,12 +13,13 @@ struct st_runtime {
 	struct st_policy *policy;	/* read by the workers */
 	struct rte_rcu_qsbr *qsbr;
 	unsigned int nb_workers;
+	struct st_worker_stats *workers;	/* route slots are zeroed here */
 	struct st_view view;
 };
 
 int
 st_runtime_create(struct st_config *cfg, unsigned int nb_workers,
-		  const struct st_worker_stats *workers,
+		  struct st_worker_stats *workers,
 		  const unsigned int *lcores, struct st_runtime **out,
 		  char *err, size_t errlen)
 {
@@ -32,6 +34,7 @@ st_runtime_create(struct st_config *cfg, unsigned int nb_workers,
 		return -ENOMEM;
 	}
 	rt->nb_workers = nb_workers;
+	rt->workers = workers;
 	rt->qsbr = rte_zmalloc("st_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE);
 	if (rt->qsbr == NULL || rte_rcu_qsbr_init(rt->qsbr, nb_workers) != 0) {
 		free(cfg);
@@ -89,6 +92,42 @@ st_runtime_view(struct st_runtime *rt)
 	return &rt->view;
 }
 
+/*
+ * Route counters stay with a route's name across changes: a route keeps
+ * its slot; a new one takes a slot that neither the running table nor the
+ * new one uses, zeroed first (no worker writes it: the workers run the
+ * running table, and older ones are gone).
+ */
+static void
+keep_route_slots(struct st_runtime *rt, struct st_config *next)
+{
+	const struct st_config *cur = rt->view.cfg;
+	bool used[ST_ROUTE_STATS_SLOTS] = { false };
+	unsigned int i, j, slot = 0, w;
+
+	for (i = 0; i < cur->nb_routes; i++)
+		used[cur->routes[i].stats_slot] = true;
+	for (i = 0; i < next->nb_routes; i++) {
+		struct st_route_conf *r = &next->routes[i];
+
+		for (j = 0; j < cur->nb_routes; j++)
+			if (strcmp(r->name, cur->routes[j].name) == 0)
+				break;
+		if (j < cur->nb_routes) {
+			r->stats_slot = cur->routes[j].stats_slot;
+			continue;
+		}
+		/* At most ST_MAX_ROUTES used: a free one always exists. */
+		while (used[slot])
+			slot++;
+		used[slot] = true;
+		r->stats_slot = (uint8_t)slot;
+		for (w = 0; w < rt->nb_workers; w++)
+			memset(&rt->workers[w].route[slot], 0,
+			       sizeof(rt->workers[w].route[slot]));
+	}
+}
+
 int
 st_runtime_apply(struct st_runtime *rt, struct st_config *cfg,
 		 uint32_t mirrors_enabled, bool recompile, char *err,
@@ -98,6 +137,7 @@ st_runtime_apply(struct st_runtime *rt, struct st_config *cfg,
 	struct st_config *prev_cfg;
 	int ret;
 
+	keep_route_slots(rt, cfg);
 	ret = st_policy_create(cfg, mirrors_enabled, rt->nb_workers, prev,
 			       recompile, &next, err, errlen);
 	if (ret != 0) {

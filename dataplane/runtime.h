@@ -31,7 +31,7 @@ struct st_runtime;
  * @return 0, or a negative errno with @p err saying why
  */
 int st_runtime_create(struct st_config *cfg, unsigned int nb_workers,
-		      const struct st_worker_stats *workers,
+		      struct st_worker_stats *workers,
 		      const unsigned int *lcores, struct st_runtime **out,
 		      char *err, size_t errlen);
 

@@ -111,7 +111,7 @@ route_stats_index(const struct st_policy *policy, const struct st_flow *flow)
 	return flow->route < ST_MAX_ROUTES &&
 			       flow->routes_generation ==
 				       policy->routes_generation ?
-		       flow->route :
+		       policy->route[flow->route].stats_slot :
 		       ST_ROUTE_STATS_DEFAULT;
 }
 

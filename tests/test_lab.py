@@ -954,12 +954,9 @@ class LabTest(unittest.TestCase):
                 prev = pick
         self.assertEqual(snap["routes"]["api"]["flows_selected"], runs)
 
-    # Known bug: per-route counters are kept by route position, not by name,
-    # so a reload that inserts `orders` before `api` shows api's earlier
-    # counts under `orders`, static's under `api`, and hides static's.
-    # Drop the decorator once shadowtap carries counters by name (or says
-    # in README that a reload resets them, and this test is changed so).
-    @unittest.expectedFailure
+    # A reload that inserts `orders` before `api` once showed api's earlier
+    # counts under `orders` and static's under `api`: counters followed the
+    # route's position, not its name.
     def test_5c_route_counters_keep_their_names_across_a_reload(self):
         s = self.s
         before = s.snap["C"]

@@ -67,10 +67,11 @@ add_mirror(struct st_config *cfg, const char *name, uint16_t port,
 static void
 add_route(struct st_config *cfg, const char *name, double percent)
 {
-	struct st_route_conf *r = &cfg->routes[cfg->nb_routes++];
+	struct st_route_conf *r = &cfg->routes[cfg->nb_routes];
 
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->percent = percent;
+	r->stats_slot = (uint8_t)cfg->nb_routes++;	/* as loaded */
 }
 
 static int
