@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_REPLAY_CONF_H
+#define ST_REPLAY_CONF_H
+
+/*
+ * shadowtap-replay's configuration (replay.yaml), validated. Errors name
+ * the file, line and key, as the appliance's do.
+ *
+ * routes: the appliance's syntax, compiled with classifier/ so a route has
+ * the same name everywhere. Here a route needs only `name` and `match`
+ * (and `allow_writes`); `mirror` and `percent` belong to the appliance and
+ * are accepted and ignored. `routes_from: PATH` (relative to this file)
+ * takes the routes and http.ports of an appliance config instead; giving
+ * both `routes` and `routes_from` is an error.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "decap.h"
+
+#define ST_REPLAY_URL_MAX 1024
+#define ST_REPLAY_HOST_MAX 256
+#define ST_REPLAY_MAX_SANITIZE 32	/* entries per sanitize list */
+
+/* What happens to the Host header of a replayed request. */
+enum st_replay_host_mode {
+	ST_REPLAY_HOST_KEEP,	/* as captured (default) */
+	ST_REPLAY_HOST_SET,	/* replaced by shadow.host */
+	ST_REPLAY_HOST_SUFFIX,	/* captured host + shadow.host_suffix, as
+				 * Envoy's "-shadow" */
+};
+
+struct st_replay_shadow_conf {
+	char url[ST_REPLAY_URL_MAX];	/* "http://127.0.0.1:8080": scheme,
+					 * authority, optional path prefix */
+	enum st_replay_host_mode host_mode;
+	char host[ST_REPLAY_HOST_MAX];	/* SET: the value; SUFFIX: the suffix */
+	uint32_t timeout_ms;		/* default 5000 */
+	uint32_t connections;		/* keep-alive pool size, default 8 */
+	uint32_t max_in_flight;		/* default 256 */
+	/* Added to every replayed request so the shadow (and its logs) can
+	 * tell a copy; default "x-shadowtap-replay: 1". */
+	char mark_header[ST_HEADER_NAME_MAX];
+	char mark_value[ST_REPLAY_HOST_MAX];
+	int line;
+};
+
+/* A header replaced rather than dropped. */
+struct st_replay_header_sub {
+	char name[ST_HEADER_NAME_MAX];	/* lower case */
+	char value[ST_REPLAY_HOST_MAX];
+};
+
+/*
+ * PII: headers dropped or replaced before a request reaches the shadow,
+ * and the same masks applied to everything stored or shown (logs, the
+ * comparison's samples). Defaults: drop authorization, cookie; mask JSON
+ * fields password, token; value patterns for card numbers and e-mail
+ * addresses. A key given in the file replaces that list's default.
+ */
+struct st_replay_sanitize_conf {
+	unsigned int nb_drop_headers;
+	char drop_headers[ST_REPLAY_MAX_SANITIZE][ST_HEADER_NAME_MAX];
+	unsigned int nb_replace_headers;
+	struct st_replay_header_sub replace_headers[ST_REPLAY_MAX_SANITIZE];
+	unsigned int nb_json_fields;	/* masked by name, at any depth */
+	char json_fields[ST_REPLAY_MAX_SANITIZE][ST_NAME_MAX];
+	unsigned int nb_patterns;	/* POSIX extended regexes on values */
+	char patterns[ST_REPLAY_MAX_SANITIZE][ST_REGEX_MAX];
+	int line;
+};
+
+struct st_replay_capture_conf {
+	enum st_decap_mode decap;	/* default auto */
+	uint32_t snaplen;		/* default 262144 */
+	uint32_t buffer_mb;		/* kernel ring, default 64 */
+	char bpf[ST_REGEX_MAX];		/* ANDed with the generated filter */
+	int line;
+};
+
+/* Memory bounds: reassembly and exchanges (st_reasm_limits,
+ * st_exchange_limits are filled from these). */
+struct st_replay_limits_conf {
+	uint32_t max_connections;	/* default 100000 */
+	uint32_t max_stream_bytes;	/* default 1 MiB */
+	uint64_t max_total_bytes;	/* default 256 MiB */
+	uint32_t idle_timeout_ms;	/* default 60000 */
+	uint32_t max_head_bytes;	/* default 65536 */
+	uint32_t max_body_bytes;	/* default 1 MiB */
+	uint32_t max_pending;		/* default 64 */
+	int line;
+};
+
+struct st_replay_conf {
+	char path[4096];
+	/* routes and http (ports, max_head_bytes) as the classifier reads
+	 * them; nothing else of it is used */
+	struct st_config routes;
+	bool has_shadow;		/* required unless --dry-run */
+	struct st_replay_shadow_conf shadow;
+	struct st_replay_sanitize_conf sanitize;
+	struct st_replay_capture_conf capture;
+	struct st_replay_limits_conf limits;
+};
+
+/**
+ * Load and validate a replay config.
+ * @param err  receives "FILE:LINE: what is wrong"
+ * @return 0, or a negative errno
+ */
+int st_replay_conf_load(const char *path, struct st_replay_conf *conf,
+			char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef ST_REASM_H
+#define ST_REASM_H
+
+/*
+ * TCP reassembly for the replay: TCP segments in (already decapsulated),
+ * each connection's two byte streams out, in order, through callbacks.
+ *
+ * Semantics a user relies on
+ * --------------------------
+ * - A connection is its 4-tuple (IPv4 or IPv6). ep[0] is the endpoint that
+ *   sent the SYN when one was seen; otherwise the sender of the first
+ *   segment seen (a copy picked up mid-stream: shadowtap delivers a
+ *   connection selected by a route from its selecting request on, so the
+ *   first segment usually is the client's).
+ * - Each direction's bytes are delivered once, in sequence order, whatever
+ *   order the segments came in: out-of-order segments wait (bounded),
+ *   retransmissions and overlaps are trimmed (the first copy of a byte
+ *   wins, as most stacks do).
+ * - Without a SYN, a direction starts at its first segment seen. Bytes that
+ *   never come (a gap that does not fill before a bound or a timeout) are
+ *   reported by gap() with their count, then delivery goes on after them.
+ * - FIN ends a direction (end()); RST, both FINs, the idle timeout, an
+ *   eviction or st_reasm_flush() end the connection (close()), once.
+ * - Memory is bounded: per direction (bytes waiting out of order), in total
+ *   (all connections' waiting bytes), and in connections. What a bound
+ *   drops is counted by cause in struct st_reasm_stats, never silently.
+ *
+ * Not thread-safe: one table per thread.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One end of a connection; addresses in network byte order. */
+struct st_endpoint {
+	uint8_t family;		/* AF_INET or AF_INET6 */
+	uint8_t addr[16];	/* IPv4 in the first 4 bytes */
+	uint16_t port;		/* host byte order */
+};
+
+/* A TCP segment as decapsulation found it. */
+struct st_tcp_segment {
+	struct st_endpoint src;
+	struct st_endpoint dst;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t flags;		/* TCP flags byte: FIN 0x01 SYN 0x02 RST 0x04
+				 * PSH 0x08 ACK 0x10 */
+	const uint8_t *payload;
+	uint32_t payload_len;
+	uint64_t ts_ns;		/* capture time */
+};
+
+struct st_reasm_conn_info {
+	struct st_endpoint ep[2];	/* see above: ep[0] opened it */
+	bool syn_seen;		/* ep[0] is known to be the client */
+};
+
+/* Why a connection ended. */
+enum st_reasm_end {
+	ST_REASM_END_FIN,	/* both directions ended with FIN */
+	ST_REASM_END_RST,
+	ST_REASM_END_IDLE,	/* idle timeout */
+	ST_REASM_END_EVICTED,	/* the table was full */
+	ST_REASM_END_FLUSH,	/* st_reasm_flush(): end of input */
+	ST_REASM_END_COUNT
+};
+
+/*
+ * What a consumer (the HTTP layer) is told. dir 0 carries ep[0]'s bytes,
+ * dir 1 ep[1]'s. Callbacks may not call back into the table.
+ */
+struct st_reasm_ops {
+	/* A new connection: return what data/gap/end/close get as @user,
+	 * or NULL to ignore the connection (its segments are then dropped
+	 * and counted as ignored). */
+	void *(*open)(void *arg, const struct st_reasm_conn_info *info,
+		      uint64_t ts_ns);
+	/* In-order bytes; @ts_ns is the capture time of the segment that
+	 * carried them. */
+	void (*data)(void *user, int dir, const uint8_t *p, uint32_t len,
+		     uint64_t ts_ns);
+	/* @len bytes of @dir will never be delivered. */
+	void (*gap)(void *user, int dir, uint64_t len, uint64_t ts_ns);
+	/* @dir's sender closed its side (FIN), after all its data. */
+	void (*end)(void *user, int dir, uint64_t ts_ns);
+	/* The connection is gone; @user is not used again. */
+	void (*close)(void *user, enum st_reasm_end why, uint64_t ts_ns);
+};
+
+struct st_reasm_limits {
+	uint32_t max_connections;	/* connections tracked at once */
+	uint32_t max_stream_bytes;	/* out-of-order bytes per direction */
+	uint64_t max_total_bytes;	/* out-of-order bytes, all together */
+	uint32_t idle_timeout_ms;
+};
+
+/* Counters; every byte or segment dropped is in exactly one cause. */
+struct st_reasm_stats {
+	uint64_t segments;
+	uint64_t connections;		/* opened */
+	uint64_t connections_active;	/* now */
+	uint64_t ended[ST_REASM_END_COUNT];
+	uint64_t bytes_delivered;
+	uint64_t bytes_retransmitted;	/* duplicates trimmed */
+	uint64_t gaps;			/* gap() calls */
+	uint64_t gap_bytes;
+	uint64_t dropped_stream_bound;	/* bytes over max_stream_bytes */
+	uint64_t dropped_total_bound;	/* bytes over max_total_bytes */
+	uint64_t segments_ignored;	/* of connections open() refused */
+	uint64_t segments_after_close;	/* late segments of ended ones */
+	uint64_t bytes_buffered;	/* waiting out of order, now */
+};
+
+struct st_reasm;
+
+/**
+ * Create a table.
+ * @return 0, -EINVAL for a zero limit, or -ENOMEM
+ */
+int st_reasm_create(const struct st_reasm_limits *limits,
+		    const struct st_reasm_ops *ops, void *arg,
+		    struct st_reasm **out);
+
+/** Free a table without calling close() (NULL is fine). */
+void st_reasm_free(struct st_reasm *r);
+
+/** Feed one segment. Segments come in capture order. */
+void st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg);
+
+/** End connections idle for longer than the timeout, as of @p now_ns. */
+void st_reasm_expire(struct st_reasm *r, uint64_t now_ns);
+
+/** End every connection (end of input): gaps are reported, then close(). */
+void st_reasm_flush(struct st_reasm *r, uint64_t now_ns);
+
+/** The counters (valid until st_reasm_free()). */
+const struct st_reasm_stats *st_reasm_stats(const struct st_reasm *r);
+
+#endif
