@@ -20,10 +20,9 @@
 
 /* Packets whose headers are prefetched ahead of the one being parsed. */
 #define PREFETCH_OFFSET 4
-/* A partly filled TX buffer waits at most this long. */
-#define DRAIN_US 100
 /* Flow table slots examined for expiry at each drain: enough for a pass
- * over the whole table in about a second (a drain every DRAIN_US). */
+ * over the whole table in about a second (a drain every
+ * ST_WORKER_DRAIN_US). */
 #define EXPIRE_MIN_SLOTS 64
 #define EXPIRE_PASS_SHIFT 13
 /* tx_burst attempts for originals before one is counted as dropped. */
@@ -46,6 +45,8 @@ struct st_worker {
 	uint64_t iter_bound_tsc[ST_ITER_BUCKETS - 1];
 	struct st_flow_table *flows;
 	uint32_t expire_slots;	/* per drain */
+	uint64_t drain_tsc;	/* period of expiry and held-head checks */
+	uint64_t prev_drain_tsc;
 	struct st_mirror_worker *mirror;
 	struct st_verdict *verdict;
 	/* fwd[side]: originals that came in on @side, going out the other. */
@@ -97,6 +98,9 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	w->policy = p->policy;
 	w->qsbr = p->qsbr;
 	set_iter_bounds(w);
+	w->drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S *
+		       (p->drain_us != 0 ? p->drain_us : ST_WORKER_DRAIN_US);
+	w->prev_drain_tsc = rte_rdtsc();
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
 		struct st_side_stats *ss = &p->stats->side[side];
 
@@ -235,52 +239,71 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 	stats->bypassed_packets += nb - n;
 }
 
+/*
+ * Originals leave in the iteration that received them: a tx_burst after
+ * each RX burst, as testpmd's io mode does. Buffering them until a burst
+ * filled, or until a drain came round, held each one up to the drain
+ * period at low load: latency added to every production request. At full
+ * load RX bursts are full and nothing changes. Copies leave at the end of
+ * the same iteration, both sides' in one tx_burst per shadow: they wait
+ * at most the other side's RX burst, which buys fuller copy bursts for
+ * nothing an original pays.
+ */
+uint16_t
+st_worker_poll(struct st_worker *w)
+{
+	/* One policy for the whole iteration; the quiescent report at its
+	 * end lets the control thread free older ones. */
+	const struct st_policy *policy =
+		__atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
+	uint64_t now_tsc = rte_rdtsc();
+	struct rte_mbuf *pkts[ST_BURST];
+	uint16_t total = 0;
+	int side;
+
+	/* The drain is for what waits by design: request heads held for
+	 * their next segment, and idle flows. */
+	if (unlikely(now_tsc - w->prev_drain_tsc > w->drain_tsc)) {
+		st_verdict_expire(w->verdict, policy, now_tsc);
+		st_mirror_flush(w->mirror);
+		w->stats->flows_expired += st_flow_table_expire(
+			w->flows, now_tsc, w->expire_slots);
+		w->prev_drain_tsc = now_tsc;
+	}
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		uint16_t nb;
+
+		if (!w->polls[side])
+			continue;
+		nb = rte_eth_rx_burst(w->port[side], w->rx_queue[side], pkts,
+				      ST_BURST);
+		if (nb == 0)
+			continue;
+		__atomic_store_n(&w->last_rx_tsc, now_tsc, __ATOMIC_RELAXED);
+		process_burst(w, policy, side, pkts, nb, now_tsc);
+		st_txbuf_flush(&w->fwd[side]);
+		total += nb;
+	}
+	if (total != 0) {
+		st_mirror_flush(w->mirror);
+		count_iteration(w, now_tsc);
+	}
+	rte_rcu_qsbr_quiescent(w->qsbr, w->index);
+	return total;
+}
+
 int
 st_worker_main(void *arg)
 {
 	struct st_worker *w = arg;
-	const uint64_t drain_tsc =
-		(rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * DRAIN_US;
-	uint64_t prev_drain_tsc = rte_rdtsc();
-	struct rte_mbuf *pkts[ST_BURST];
-	int side;
 
 	rte_rcu_qsbr_thread_register(w->qsbr, w->index);
 	rte_rcu_qsbr_thread_online(w->qsbr, w->index);
-	__atomic_store_n(&w->last_rx_tsc, prev_drain_tsc, __ATOMIC_RELAXED);
-	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED)) {
-		/* One policy for the whole iteration; the quiescent report at
-		 * its end lets the control thread free older ones. */
-		const struct st_policy *policy =
-			__atomic_load_n(w->policy, __ATOMIC_ACQUIRE);
-		uint64_t now_tsc = rte_rdtsc();
-		bool busy = false;
-
-		if (unlikely(now_tsc - prev_drain_tsc > drain_tsc)) {
-			flush_all(w);
-			st_verdict_expire(w->verdict, policy, now_tsc);
-			w->stats->flows_expired += st_flow_table_expire(
-				w->flows, now_tsc, w->expire_slots);
-			prev_drain_tsc = now_tsc;
-		}
-		for (side = 0; side < ST_SIDE_COUNT; side++) {
-			uint16_t nb;
-
-			if (!w->polls[side])
-				continue;
-			nb = rte_eth_rx_burst(w->port[side], w->rx_queue[side],
-					      pkts, ST_BURST);
-			if (nb == 0)
-				continue;
-			__atomic_store_n(&w->last_rx_tsc, now_tsc,
-					 __ATOMIC_RELAXED);
-			process_burst(w, policy, side, pkts, nb, now_tsc);
-			busy = true;
-		}
-		if (busy)
-			count_iteration(w, now_tsc);
-		rte_rcu_qsbr_quiescent(w->qsbr, w->index);
-	}
+	w->prev_drain_tsc = rte_rdtsc();
+	__atomic_store_n(&w->last_rx_tsc, w->prev_drain_tsc,
+			 __ATOMIC_RELAXED);
+	while (!__atomic_load_n(&w->stop, __ATOMIC_RELAXED))
+		st_worker_poll(w);
 	st_verdict_drain(w->verdict, __atomic_load_n(w->policy,
 						    __ATOMIC_ACQUIRE));
 	flush_all(w);

@@ -20,6 +20,10 @@
 
 struct st_worker;
 
+/* Default period of the drain: held request heads decided, idle flows
+ * expired. Packets never wait for it. */
+#define ST_WORKER_DRAIN_US 100
+
 struct st_worker_params {
 	unsigned int lcore_id;
 	unsigned int index;		/* 0..workers-1: RCU thread id */
@@ -37,6 +41,7 @@ struct st_worker_params {
 	struct rte_mempool *hdr_pool;	/* NULL when no mirror encapsulates */
 	struct st_worker_stats *stats;	/* counters it owns */
 	const struct st_flow_table_conf *flow_table;
+	uint32_t drain_us;		/* 0: ST_WORKER_DRAIN_US */
 };
 
 /**
@@ -54,6 +59,17 @@ void st_worker_free(struct st_worker *w);
  * then sends everything it has buffered. Returns 0.
  */
 int st_worker_main(void *worker);
+
+/**
+ * One iteration of the loop: an RX burst from each port it polls, every
+ * original handed to the PMD before the next port is polled, every copy
+ * before it returns; the drain when its period is due. For
+ * st_worker_main(), and for tests that drive a worker step by step (the
+ * caller must then have registered the worker's RCU thread id online).
+ *
+ * @return packets received
+ */
+uint16_t st_worker_poll(struct st_worker *w);
 
 /** Ask a running worker to finish (any thread). */
 void st_worker_stop(struct st_worker *w);

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The worker loop, one iteration at a time (st_worker_poll()), between
+ * net_ring ports whose rings the test fills and reads: an original leaves
+ * in the iteration that received it, and so does its copy, however few
+ * packets came. The drain period is set far beyond the test's run, so
+ * nothing here can be sent by a drain instead.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_ethdev.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_tcp.h>
+
+#include "config.h"
+#include "eal_fixture.h"
+#include "mirror.h"
+#include "port.h"
+#include "runtime.h"
+#include "worker.h"
+
+#define RING_SIZE 64
+/* No drain within the test: only the loop itself can send. */
+#define NO_DRAIN_US (3600u * 1000 * 1000)
+
+enum { CLIENT, SERVER, SHADOW, NB_PORTS };
+
+static const char config_yaml[] =
+	"ports: { client: 0, server: 1 }\n"
+	"mirrors:\n"
+	"  - { name: shadow, port: 2, percent: 100 }\n";
+
+static struct {
+	struct rte_ring *rx[NB_PORTS];	/* what the worker receives */
+	struct rte_ring *tx[NB_PORTS];	/* what it sends */
+	uint16_t port[NB_PORTS];
+	struct rte_mempool *pool;
+	struct rte_mempool *clone_pool;
+	struct st_runtime *runtime;
+	struct st_mirror_set *mirrors;
+	struct st_worker_stats *stats;
+	struct st_config cfg;
+	struct st_worker *worker;
+} t;
+
+static int
+make_ports(void)
+{
+	static const char *const names[NB_PORTS] = { "c", "s", "m" };
+	char name[RTE_RING_NAMESIZE];
+	int i, ret;
+
+	for (i = 0; i < NB_PORTS; i++) {
+		snprintf(name, sizeof(name), "t_rx_%s", names[i]);
+		t.rx[i] = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		snprintf(name, sizeof(name), "t_tx_%s", names[i]);
+		t.tx[i] = rte_ring_create(name, RING_SIZE, SOCKET_ID_ANY,
+					  RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (t.rx[i] == NULL || t.tx[i] == NULL)
+			return -1;
+		snprintf(name, sizeof(name), "wire_%s", names[i]);
+		ret = rte_eth_from_rings(name, &t.rx[i], 1, &t.tx[i], 1,
+					 SOCKET_ID_ANY);
+		if (ret < 0)
+			return -1;
+		t.port[i] = (uint16_t)ret;
+	}
+	/* The config names ports 0, 1 and 2. */
+	return t.port[CLIENT] == 0 && t.port[SERVER] == 1 &&
+	       t.port[SHADOW] == 2 ? 0 : -1;
+}
+
+static int
+load_config(struct st_config *cfg)
+{
+	char path[] = "/tmp/st_test_worker_XXXXXX";
+	char err[256];
+	int fd = mkstemp(path);
+	int ret;
+
+	if (fd < 0)
+		return -1;
+	ret = write(fd, config_yaml, sizeof(config_yaml) - 1) ==
+	      (ssize_t)(sizeof(config_yaml) - 1) ? 0 : -1;
+	close(fd);
+	if (ret == 0)
+		ret = st_config_load(path, cfg, err, sizeof(err));
+	if (ret == 0)
+		ret = st_config_resolve(cfg, err, sizeof(err));
+	if (ret != 0)
+		fprintf(stderr, "config: %s\n", err);
+	unlink(path);
+	return ret;
+}
+
+static int
+setup(void **state)
+{
+	struct st_worker_params p;
+	struct st_config *owned;
+	unsigned int lcore = 0;
+	char err[256];
+	int i;
+
+	(void)state;
+	if (st_test_eal_init("worker", NULL) != 0)
+		return -1;
+	if (make_ports() != 0) {
+		fprintf(stderr, "net_ring ports: %s\n",
+			rte_strerror(rte_errno));
+		return -1;
+	}
+	if (load_config(&t.cfg) != 0)
+		return -1;
+	t.pool = rte_pktmbuf_pool_create("t_pool", 1024, 0, 0,
+					 RTE_MBUF_DEFAULT_BUF_SIZE,
+					 SOCKET_ID_ANY);
+	t.clone_pool = rte_pktmbuf_pool_create("t_clone", 256, 0, 0, 0,
+					       SOCKET_ID_ANY);
+	t.stats = rte_zmalloc("t_stats", sizeof(*t.stats),
+			      RTE_CACHE_LINE_SIZE);
+	owned = malloc(sizeof(*owned));
+	if (t.pool == NULL || t.clone_pool == NULL || t.stats == NULL ||
+	    owned == NULL)
+		return -1;
+	*owned = t.cfg;
+	if (st_runtime_create(owned, 1, t.stats, &lcore, &t.runtime, err,
+			      sizeof(err)) != 0) {
+		fprintf(stderr, "runtime: %s\n", err);
+		return -1;
+	}
+	t.mirrors = st_mirror_set_create(&t.cfg, SOCKET_ID_ANY);
+	if (t.mirrors == NULL)
+		return -1;
+	for (i = 0; i < NB_PORTS; i++) {
+		if (st_port_configure(t.port[i], "test", i == SHADOW ? 0 : 1,
+				      1, i == SHADOW ? NULL : t.pool,
+				      i != SHADOW, err, sizeof(err)) != 0 ||
+		    rte_eth_dev_start(t.port[i]) != 0) {
+			fprintf(stderr, "port %d: %s\n", i, err);
+			return -1;
+		}
+	}
+	memset(&p, 0, sizeof(p));
+	p.port[ST_SIDE_CLIENT] = t.port[CLIENT];
+	p.port[ST_SIDE_SERVER] = t.port[SERVER];
+	p.polls[ST_SIDE_CLIENT] = p.polls[ST_SIDE_SERVER] = 1;
+	p.mirrors = t.mirrors;
+	p.policy = st_runtime_policy_slot(t.runtime);
+	p.qsbr = st_runtime_qsbr(t.runtime);
+	p.max_head_bytes = t.cfg.http.max_head_bytes;
+	p.clone_pool = t.clone_pool;
+	p.stats = t.stats;
+	p.flow_table = &t.cfg.flow_table;
+	p.drain_us = NO_DRAIN_US;
+	t.worker = st_worker_create(&p, err, sizeof(err));
+	if (t.worker == NULL) {
+		fprintf(stderr, "worker: %s\n", err);
+		return -1;
+	}
+	rte_rcu_qsbr_thread_register(p.qsbr, 0);
+	rte_rcu_qsbr_thread_online(p.qsbr, 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	int i;
+
+	(void)state;
+	if (t.worker != NULL)
+		rte_rcu_qsbr_thread_offline(st_runtime_qsbr(t.runtime), 0);
+	st_worker_free(t.worker);
+	for (i = 0; i < NB_PORTS; i++)
+		rte_eth_dev_stop(t.port[i]);
+	st_mirror_set_free(t.mirrors);
+	if (t.runtime != NULL)
+		st_runtime_free(t.runtime);
+	rte_free(t.stats);
+	return st_test_eal_cleanup();
+}
+
+/* A TCP segment of one connection, from the client (or to it). */
+static struct rte_mbuf *
+tcp_frame(bool from_client, uint32_t seq)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(t.pool);
+	struct rte_ether_hdr *eth;
+	struct rte_ipv4_hdr *ip;
+	struct rte_tcp_hdr *tcp;
+	uint16_t len = sizeof(*eth) + sizeof(*ip) + sizeof(*tcp);
+	uint32_t a = RTE_IPV4(192, 0, 2, 1), b = RTE_IPV4(192, 0, 2, 2);
+
+	assert_non_null(m);
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, len);
+	assert_non_null(eth);
+	memset(eth, 0, len);
+	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+	ip = (struct rte_ipv4_hdr *)(eth + 1);
+	ip->version_ihl = RTE_IPV4_VHL_DEF;
+	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*tcp));
+	ip->time_to_live = 64;
+	ip->next_proto_id = IPPROTO_TCP;
+	ip->src_addr = rte_cpu_to_be_32(from_client ? a : b);
+	ip->dst_addr = rte_cpu_to_be_32(from_client ? b : a);
+	tcp = (struct rte_tcp_hdr *)(ip + 1);
+	tcp->src_port = rte_cpu_to_be_16(from_client ? 40000 : 80);
+	tcp->dst_port = rte_cpu_to_be_16(from_client ? 80 : 40000);
+	tcp->sent_seq = rte_cpu_to_be_32(seq);
+	tcp->data_off = (sizeof(*tcp) / 4) << 4;
+	tcp->tcp_flags = RTE_TCP_ACK_FLAG;
+	return m;
+}
+
+/* Take everything a port sent; check it is @want frames with the given
+ * sequence numbers, in order. */
+static void
+expect_sent(int port, unsigned int want, const uint32_t *seqs)
+{
+	struct rte_mbuf *got[RING_SIZE];
+	unsigned int n, i;
+
+	n = rte_ring_dequeue_burst(t.tx[port], (void **)got, RING_SIZE, NULL);
+	assert_int_equal(n, want);
+	for (i = 0; i < n; i++) {
+		const struct rte_tcp_hdr *tcp = rte_pktmbuf_mtod_offset(
+			got[i], const struct rte_tcp_hdr *,
+			sizeof(struct rte_ether_hdr) +
+				sizeof(struct rte_ipv4_hdr));
+
+		assert_int_equal(rte_be_to_cpu_32(tcp->sent_seq), seqs[i]);
+	}
+	rte_pktmbuf_free_bulk(got, n);
+}
+
+static void
+test_lone_packet_leaves_in_its_iteration(void **state)
+{
+	struct rte_mbuf *m = tcp_frame(true, 1000);
+	uint32_t seq = 1000;
+
+	(void)state;
+	assert_int_equal(rte_ring_enqueue(t.rx[CLIENT], m), 0);
+	assert_int_equal(st_worker_poll(t.worker), 1);
+	/* Not one packet more came, and no drain ran: still both left. */
+	expect_sent(SERVER, 1, &seq);
+	expect_sent(SHADOW, 1, &seq);
+	expect_sent(CLIENT, 0, NULL);
+	/* Nothing was held back to leave later. */
+	assert_int_equal(st_worker_poll(t.worker), 0);
+	expect_sent(SERVER, 0, NULL);
+	expect_sent(SHADOW, 0, NULL);
+}
+
+static void
+test_both_sides_in_one_iteration(void **state)
+{
+	struct rte_mbuf *c[3] = { tcp_frame(true, 1), tcp_frame(true, 2),
+				  tcp_frame(true, 3) };
+	struct rte_mbuf *s = tcp_frame(false, 7);
+	const uint32_t client_seqs[] = { 1, 2, 3 }, server_seq = 7;
+	const uint32_t shadow_seqs[] = { 1, 2, 3, 7 };
+
+	(void)state;
+	assert_int_equal(rte_ring_enqueue_bulk(t.rx[CLIENT], (void **)c, 3,
+					       NULL), 3);
+	assert_int_equal(rte_ring_enqueue(t.rx[SERVER], s), 0);
+	assert_int_equal(st_worker_poll(t.worker), 4);
+	expect_sent(SERVER, 3, client_seqs);
+	expect_sent(CLIENT, 1, &server_seq);
+	/* Both sides' copies, in the order the worker polled them. */
+	expect_sent(SHADOW, 4, shadow_seqs);
+	assert_int_equal(t.stats->side[ST_SIDE_CLIENT].forwarded_packets +
+				 t.stats->side[ST_SIDE_SERVER].forwarded_packets,
+			 5);
+	assert_int_equal(t.stats->mirror[0].packets, 5);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_lone_packet_leaves_in_its_iteration),
+		cmocka_unit_test(test_both_sides_in_one_iteration),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
