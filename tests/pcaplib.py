@@ -23,24 +23,32 @@ _GLOBAL_HEADER_LEN = struct.calcsize("<" + _GLOBAL_HEADER)
 
 def read_pcap(path):
     """Read a classic pcap file (either byte order, usec or nsec); return (linktype, frames)."""
+    linktype, records = read_pcap_records(path)
+    return linktype, [frame for _, frame in records]
+
+
+def read_pcap_records(path):
+    """Like read_pcap, with each frame's time: (linktype, [(ns since the epoch, frame)])."""
     with open(path, "rb") as f:
         data = f.read()
     if len(data) < _GLOBAL_HEADER_LEN:
         raise ValueError(f"{path}: {len(data)} bytes is too short for a pcap header")
     order = _pcap_byte_order(path, data[:4])
+    fraction_ns = 1 if struct.unpack(order + "I", data[:4])[0] == PCAP_MAGIC_NSEC else 1000
     linktype = struct.unpack_from(order + "I", data, 20)[0] & 0xFFFF  # upper bits: FCS info
     record = struct.Struct(order + _RECORD_HEADER)
-    frames, offset = [], _GLOBAL_HEADER_LEN
+    records, offset = [], _GLOBAL_HEADER_LEN
     while offset < len(data):
         if offset + record.size > len(data):
             raise ValueError(f"{path}: truncated record header at byte {offset}")
-        incl_len = record.unpack_from(data, offset)[2]
+        seconds, fraction, incl_len, _ = record.unpack_from(data, offset)
         offset += record.size
         if offset + incl_len > len(data):
             raise ValueError(f"{path}: record at byte {offset} claims {incl_len} bytes, file ends")
-        frames.append(data[offset:offset + incl_len])
+        records.append((seconds * 10**9 + fraction * fraction_ns,
+                        data[offset:offset + incl_len]))
         offset += incl_len
-    return linktype, frames
+    return linktype, records
 
 
 def _pcap_byte_order(path, magic):

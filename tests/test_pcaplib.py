@@ -21,7 +21,7 @@ import gen_traffic  # noqa: E402
 from pcaplib import (ETH_IPV4, ETH_IPV6, ETH_PPPOE, IPV4_MF, IPV6_AH, IPV6_DEST_OPTS,  # noqa: E402
                      IPV6_FRAGMENT, IPV6_ROUTING, PPP_IPV6, PROTO_TCP, PROTO_UDP, TCP_SYN,
                      check_flow_union, check_two_way_union, ethernet, flow_key, group_by_flow, ipv4, ipv6, pad,
-                     pppoe_session, read_pcap, split_queues, tcp, udp, vlan_tag, write_pcap)
+                     pppoe_session, read_pcap, read_pcap_records, split_queues, tcp, udp, vlan_tag, write_pcap)
 
 MAC_A, MAC_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 V4_A, V4_B = bytes([10, 1, 0, 1]), bytes([10, 2, 0, 1])
@@ -50,12 +50,14 @@ def l2_key(a=MAC_A, b=MAC_B):
     return ("L2",) + tuple(sorted([a, b]))
 
 
-def write_raw_pcap(path, order, magic, frames):
-    """A pcap written independently of write_pcap, for the reader's byte-order cases."""
+def write_raw_pcap(path, order, magic, frames, times=None):
+    """A pcap written independently of write_pcap, for the reader's byte-order cases;
+    times: (seconds, fraction) per frame, else zeros."""
     with open(path, "wb") as f:
         f.write(struct.pack(order + "IHHiIII", magic, 2, 4, 0, 0, 65535, 1))
-        for frame in frames:
-            f.write(struct.pack(order + "IIII", 0, 0, len(frame), len(frame)) + frame)
+        for i, frame in enumerate(frames):
+            sec, frac = times[i] if times else (0, 0)
+            f.write(struct.pack(order + "IIII", sec, frac, len(frame), len(frame)) + frame)
 
 
 class PcapFileTest(unittest.TestCase):
@@ -85,6 +87,16 @@ class PcapFileTest(unittest.TestCase):
                 with self.subTest(order=order, magic=hex(magic)):
                     write_raw_pcap(self.path, order, magic, self.frames)
                     self.assertEqual(read_pcap(self.path), (1, self.frames))
+
+    def test_record_times_in_nanoseconds(self):
+        times = [(1, 999999), (2, 5), (3, 0), (4, 1)]
+        for magic, unit in ((0xA1B2C3D4, 1000), (0xA1B23C4D, 1)):
+            with self.subTest(magic=hex(magic)):
+                write_raw_pcap(self.path, "<", magic, self.frames, times)
+                linktype, records = read_pcap_records(self.path)
+                self.assertEqual(linktype, 1)
+                self.assertEqual(records, [(sec * 10**9 + frac * unit, frame)
+                                           for (sec, frac), frame in zip(times, self.frames)])
 
     def test_rejects_other_formats_and_truncation(self):
         cases = {"pcapng": struct.pack("<I", 0x0A0D0D0A) + bytes(40), "short": b"\xd4\xc3",
