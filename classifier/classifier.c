@@ -29,8 +29,8 @@
 #include <string.h>
 
 #include <hs.h>
-#include <rte_branch_prediction.h>
-#include <rte_common.h>
+
+#include "st_compiler.h"
 
 /* Tag lines end in CR and no value holds a CR (one ends a value), so a
  * value line can never pass for a tag line, whatever bytes it has; and as
@@ -367,7 +367,7 @@ rewrite_regex(struct text *t, const char *re, const char *start_as)
 				i += 2;
 			} else {
 				for (k = 0;
-				     !in_class && k < RTE_DIM(lf_escapes); k++)
+				     !in_class && k < ST_DIM(lf_escapes); k++)
 					if (lf_escapes[k][0][1] == e)
 						as = lf_escapes[k][1];
 				i += 2;
@@ -536,7 +536,7 @@ add_route(struct create_ctx *x, unsigned int ri)
 	if (r->nb_headers > ST_MAX_ROUTE_HEADERS) {
 		o.field = FIELD_HEADERS;
 		return route_error(x, &o, -EINVAL,
-				   "more than " RTE_STR(ST_MAX_ROUTE_HEADERS)
+				   "more than " ST_STR(ST_MAX_ROUTE_HEADERS)
 				   " conditions");
 	}
 	if (r->path.pattern[0] != '\0') {

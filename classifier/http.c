@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include <rte_branch_prediction.h>
+#include "st_compiler.h"
 
 /* Method tokens with their space, grouped by first byte (see below). */
 static const struct {

@@ -22,6 +22,7 @@
 #include <rte_common.h>
 #include <rte_version.h>
 
+#include "resolve.h"
 #include "stats.h"
 
 #define MAX_CLIENTS 64

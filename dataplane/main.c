@@ -34,6 +34,7 @@
 #include "mirror.h"
 #include "offload.h"
 #include "port.h"
+#include "resolve.h"
 #include "runtime.h"
 #include "stats.h"
 #include "txbuf.h"

@@ -27,6 +27,7 @@
 #include <rte_ethdev.h>
 
 #include "config.h"
+#include "resolve.h"
 
 /* One load of a YAML text. */
 struct load {

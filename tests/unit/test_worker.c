@@ -31,6 +31,7 @@
 #include "eal_fixture.h"
 #include "mirror.h"
 #include "port.h"
+#include "resolve.h"
 #include "runtime.h"
 #include "worker.h"
 

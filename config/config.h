@@ -4,7 +4,8 @@
 
 /*
  * The configuration model: what the YAML file says, validated. Loading
- * needs no EAL; port names are resolved to port ids once devices exist.
+ * needs no EAL and links no DPDK; port names are resolved to port ids
+ * once devices exist (st_config_resolve(), control/resolve.h).
  */
 
 #include <stdbool.h>
@@ -19,6 +20,7 @@
 #define ST_HEADER_NAME_MAX 64	/* HTTP header names, with the NUL */
 #define ST_REGEX_MAX 256	/* route regular expressions, with the NUL */
 #define ST_MAX_HTTP_PORTS 16	/* http.ports */
+#define ST_MAX_PORT_IDS 32	/* port ids 0..31: DPDK's RTE_MAX_ETHPORTS */
 
 /* HTTP/1.x methods a route can name; bit (1 << m) in a method mask. */
 enum st_http_method {
@@ -179,13 +181,5 @@ struct st_config {
  */
 int st_config_load(const char *path, struct st_config *cfg, char *err,
 		   size_t errlen);
-
-/**
- * Resolve every port reference to a probed DPDK port and check that no
- * port is used twice. Needs rte_eal_init() to have run.
- *
- * @return 0, or -ENODEV / -EINVAL with @p err naming the line
- */
-int st_config_resolve(struct st_config *cfg, char *err, size_t errlen);
 
 #endif
