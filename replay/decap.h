@@ -10,6 +10,16 @@
  * per frame, or fixed by the configuration (then other frames are
  * refused as ST_DECAP_OTHER_ENCAP).
  *
+ * Detection: in auto mode VXLAN is UDP to port 4789; the fixed VXLAN mode
+ * also takes another port when the VXLAN "I" flag is set (the appliance's
+ * port is configurable). GRE is protocol 0x6558, ERSPAN type II GRE
+ * protocol 0x88be with a sequence number. The outer packet may be IPv4 or
+ * IPv6 and tagged (except in mode "none", which refuses tags); the inner
+ * frame may carry one or two tags. In modes "none" and "vlan" a tunnel is
+ * taken at face value: IP that is not TCP. IPv6 extension headers
+ * (hop-by-hop, routing, destination options, AH) are skipped; IPv4
+ * options are fine. Ethernet padding is not part of the payload.
+ *
  * A frame cut short (caplen < wire length, or an ERSPAN T bit, or IP
  * lengths beyond the bytes present) is ST_DECAP_TRUNCATED: counted and
  * skipped by the caller, never guessed at. Pure function: thread-safe.
@@ -53,7 +63,8 @@ const char *st_decap_result_name(enum st_decap_result r);
  * @param frame    first byte of the Ethernet header
  * @param caplen   bytes captured
  * @param wirelen  the frame's length on the wire
- * @param mode     what to expect
+ * @param mode     what to expect (out of range: every frame is
+ *                 ST_DECAP_OTHER_ENCAP)
  * @param seg      filled when ST_DECAP_OK (payload points into @p frame;
  *                 ts_ns is left to the caller)
  * @return an enum st_decap_result

@@ -25,6 +25,21 @@
  * - Memory is bounded: per direction (bytes waiting out of order), in total
  *   (all connections' waiting bytes), and in connections. What a bound
  *   drops is counted by cause in struct st_reasm_stats, never silently.
+ *   A direction whose waiting bytes would pass max_stream_bytes gives up
+ *   its oldest hole (gap()) and delivers what waited behind it, until the
+ *   new segment fits; only a segment that alone exceeds the bound is
+ *   dropped. Past max_total_bytes a segment that must wait is dropped.
+ *   A full table ends its least recently seen connection (EVICTED).
+ * - Only a SYN or a segment with payload opens a connection: pure ACKs and
+ *   lone FINs or RSTs of unknown 4-tuples are counted, never opened.
+ * - Both directions ended by FIN close the connection (FIN). When both
+ *   FINs came but a hole before one of them never fills, the idle timeout
+ *   reports it by gap(), then end(), then close(FIN), not IDLE.
+ * - A 4-tuple closed by FIN or RST is remembered for min(idle timeout,
+ *   10 s): its late segments (final ACKs, retransmissions) are counted as
+ *   segments_after_close, except a SYN, which opens a new connection.
+ *   Remembered tuples are the first to go when the table is full.
+ * - Sequence numbers are compared modulo 2^32 (wrap-around is fine).
  *
  * Not thread-safe: one table per thread.
  */
@@ -36,7 +51,8 @@
 /* One end of a connection; addresses in network byte order. */
 struct st_endpoint {
 	uint8_t family;		/* AF_INET or AF_INET6 */
-	uint8_t addr[16];	/* IPv4 in the first 4 bytes */
+	uint8_t addr[16];	/* IPv4 in the first 4 bytes (the rest is
+				 * ignored; st_decap() zeroes it) */
 	uint16_t port;		/* host byte order */
 };
 
@@ -100,9 +116,10 @@ struct st_reasm_limits {
 /* Counters; every byte or segment dropped is in exactly one cause. */
 struct st_reasm_stats {
 	uint64_t segments;
-	uint64_t connections;		/* opened */
-	uint64_t connections_active;	/* now */
-	uint64_t ended[ST_REASM_END_COUNT];
+	uint64_t connections;		/* opened (open() called) */
+	uint64_t connections_active;	/* now: connections - sum(ended) */
+	uint64_t ended[ST_REASM_END_COUNT];	/* by cause, refused ones too
+						 * (they get no close()) */
 	uint64_t bytes_delivered;
 	uint64_t bytes_retransmitted;	/* duplicates trimmed */
 	uint64_t gaps;			/* gap() calls */
@@ -110,15 +127,26 @@ struct st_reasm_stats {
 	uint64_t dropped_stream_bound;	/* bytes over max_stream_bytes */
 	uint64_t dropped_total_bound;	/* bytes over max_total_bytes */
 	uint64_t segments_ignored;	/* of connections open() refused */
-	uint64_t segments_after_close;	/* late segments of ended ones */
+	uint64_t segments_after_close;	/* late segments of ended ones,
+					 * and segments with bytes past
+					 * their sender's FIN */
 	uint64_t bytes_buffered;	/* waiting out of order, now */
+	uint64_t segments_no_conn;	/* no payload, no SYN, unknown
+					 * 4-tuple: nothing to open */
 };
 
 struct st_reasm;
 
 /**
- * Create a table.
- * @return 0, -EINVAL for a zero limit, or -ENOMEM
+ * Create a table. Memory for max_connections connections is reserved
+ * (touched only as they are used); out-of-order bytes are allocated as
+ * they wait.
+ *
+ * @param limits  all non-zero; max_connections at most 2^30
+ * @param ops     every callback set; copied
+ * @param arg     passed to open()
+ * @param out     the table, on success
+ * @return 0, -EINVAL for a zero limit or a missing callback, or -ENOMEM
  */
 int st_reasm_create(const struct st_reasm_limits *limits,
 		    const struct st_reasm_ops *ops, void *arg,
@@ -127,13 +155,24 @@ int st_reasm_create(const struct st_reasm_limits *limits,
 /** Free a table without calling close() (NULL is fine). */
 void st_reasm_free(struct st_reasm *r);
 
-/** Feed one segment. Segments come in capture order. */
+/**
+ * Feed one segment: callbacks run from inside this call. Segments come in
+ * capture order (ts_ns not decreasing, which idle expiry relies on). No
+ * allocation unless the segment must wait out of order.
+ */
 void st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg);
 
-/** End connections idle for longer than the timeout, as of @p now_ns. */
+/**
+ * End connections idle for longer than the timeout, as of @p now_ns, and
+ * forget closed 4-tuples remembered long enough. Costs only what it ends
+ * (oldest first): call it as often as convenient.
+ */
 void st_reasm_expire(struct st_reasm *r, uint64_t now_ns);
 
-/** End every connection (end of input): gaps are reported, then close(). */
+/**
+ * End every connection (end of input): gaps are reported, then close();
+ * recently closed 4-tuples are forgotten too.
+ */
 void st_reasm_flush(struct st_reasm *r, uint64_t now_ns);
 
 /** The counters (valid until st_reasm_free()). */
