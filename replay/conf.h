@@ -9,9 +9,16 @@
  * routes: the appliance's syntax, compiled with classifier/ so a route has
  * the same name everywhere. Here a route needs only `name` and `match`
  * (and `allow_writes`); `mirror` and `percent` belong to the appliance and
- * are accepted and ignored. `routes_from: PATH` (relative to this file)
- * takes the routes and http.ports of an appliance config instead; giving
- * both `routes` and `routes_from` is an error.
+ * are accepted and ignored. As for a route that mirrors, a route's unsaid
+ * methods are the reads, and writes need `allow_writes: true`.
+ * `routes_from: PATH` (relative to this file's directory) takes the routes
+ * and `http` (ports, max_head_bytes) of an appliance config instead, so
+ * that the replay names requests as the appliance does; giving `routes`
+ * or `http` beside `routes_from` is an error. Of those routes, the ones
+ * that mirror nothing ("mirror: none", such as a health check) are not
+ * replayed (see `replayed`).
+ *
+ * The example examples/replay.yaml documents every key and its range.
  */
 
 #include <stdbool.h>
@@ -99,6 +106,9 @@ struct st_replay_conf {
 	/* routes and http (ports, max_head_bytes) as the classifier reads
 	 * them; nothing else of it is used */
 	struct st_config routes;
+	/* Bit i: requests of routes.routes[i] are replayed. Every route of
+	 * the replay file; of routes_from, those that mirror something. */
+	uint64_t replayed;
 	bool has_shadow;		/* required unless --dry-run */
 	struct st_replay_shadow_conf shadow;
 	struct st_replay_sanitize_conf sanitize;
@@ -107,9 +117,20 @@ struct st_replay_conf {
 };
 
 /**
- * Load and validate a replay config.
- * @param err  receives "FILE:LINE: what is wrong"
- * @return 0, or a negative errno
+ * Load and validate a replay config: every key is checked here (a URL
+ * libcurl refuses, a BPF filter libpcap cannot compile, a pattern regcomp
+ * refuses are errors with their line), so the modules it feeds need not
+ * report a file's mistakes. Keys left out get the defaults above.
+ * Thread-safe (it touches only @p conf).
+ *
+ * @param path    replay.yaml
+ * @param conf    filled on success; left in an unspecified state on error
+ * @param err     receives "FILE:LINE: KEY: what is wrong" (an error in the
+ *                file of routes_from reads "FILE:LINE: routes_from: " and
+ *                that file's own message)
+ * @param errlen  size of @p err
+ * @return 0, or a negative errno (-ENOENT, -EINVAL, -ENAMETOOLONG,
+ *         -ENOMEM)
  */
 int st_replay_conf_load(const char *path, struct st_replay_conf *conf,
 			char *err, size_t errlen);
