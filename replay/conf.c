@@ -69,6 +69,7 @@ static const struct number_key limits_numbers[] = {
 	{ "max_stream_bytes", 1024, 1024 * MIB, LIMITS(max_stream_bytes) },
 	{ "max_total_bytes", MIB, 1ull << 40, LIMITS(max_total_bytes) },
 	{ "idle_timeout_ms", 100, 86400000, LIMITS(idle_timeout_ms) },
+	{ "hole_timeout_ms", 1, 60000, LIMITS(hole_timeout_ms) },
 	{ "max_head_bytes", 64, MIB, LIMITS(max_head_bytes) },
 	/* 0: bodies are counted, not kept. */
 	{ "max_body_bytes", 0, 1024 * MIB, LIMITS(max_body_bytes) },
@@ -128,6 +129,7 @@ set_defaults(struct st_replay_conf *conf)
 		.max_stream_bytes = MIB,
 		.max_total_bytes = 256 * MIB,
 		.idle_timeout_ms = 60000,
+		.hole_timeout_ms = 500,
 		.max_head_bytes = 65536,
 		.max_body_bytes = MIB,
 		.max_pending = 64,

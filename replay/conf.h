@@ -95,6 +95,7 @@ struct st_replay_limits_conf {
 	uint32_t max_stream_bytes;	/* default 1 MiB */
 	uint64_t max_total_bytes;	/* default 256 MiB */
 	uint32_t idle_timeout_ms;	/* default 60000 */
+	uint32_t hole_timeout_ms;	/* default 500 */
 	uint32_t max_head_bytes;	/* default 65536 */
 	uint32_t max_body_bytes;	/* default 1 MiB */
 	uint32_t max_pending;		/* default 64 */

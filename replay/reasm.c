@@ -32,13 +32,22 @@ TAILQ_HEAD(ooo_list, ooo_seg);
 /* One direction of a connection. */
 struct half {
 	struct ooo_list ooo;	/* by sequence, disjoint, all after next */
+	/* On the table's hole list while bytes are missing at next, before
+	 * bytes in ooo or before the FIN. */
+	TAILQ_ENTRY(half) hole_link;
+	uint64_t hole_since_ns;	/* when delivery began to wait at hole_seq */
+	uint32_t hole_seq;
 	uint32_t buffered;	/* bytes in ooo */
+	uint32_t first;		/* sequence number of its first byte */
 	uint32_t next;		/* next byte to deliver */
 	uint32_t fin_seq;	/* the sequence number the FIN takes */
+	uint8_t dir;		/* its index in conn.half */
 	bool started;		/* next is known */
 	bool fin_seen;
 	bool ended;		/* end() called */
+	bool on_holes;		/* on the hole list */
 };
+TAILQ_HEAD(half_list, half);
 
 enum conn_state {
 	CONN_FREE,
@@ -77,6 +86,7 @@ struct st_reasm {
 	struct st_reasm_ops ops;
 	void *arg;
 	uint64_t idle_ns;
+	uint64_t hole_timeout_ns;
 	uint64_t linger_ns;
 	uint64_t seed;		/* per table: no crafted collisions */
 	uint32_t mask;		/* slots - 1 */
@@ -86,6 +96,13 @@ struct st_reasm {
 	struct conn_list live;	/* least recently seen first */
 	struct conn_list linger;	/* soonest forgotten first */
 	struct conn_list free;
+	/*
+	 * Directions of live connections waiting at a hole, oldest wait
+	 * first: expiry looks only at those whose time is up. One entry per
+	 * direction, not per connection: each direction's hole has its own
+	 * clock.
+	 */
+	struct half_list holes;
 	struct st_reasm_stats stats;
 };
 
@@ -280,14 +297,24 @@ report_gap(struct st_reasm *r, struct conn *c, int dir, uint32_t len,
 	c->half[dir].next += len;
 }
 
-/* Give up on the hole before the first waiting bytes. */
+/* Bytes are missing before bytes or a FIN that came after them. */
+static inline bool
+has_hole(const struct half *h)
+{
+	return !TAILQ_EMPTY(&h->ooo) || (h->fin_seen && !h->ended);
+}
+
+/* Give up on the hole before the first waiting bytes, or the FIN. */
 static void
 skip_hole(struct st_reasm *r, struct conn *c, int dir, uint64_t ts_ns)
 {
 	struct half *h = &c->half[dir];
+	struct ooo_seg *s = TAILQ_FIRST(&h->ooo);
 
-	report_gap(r, c, dir, TAILQ_FIRST(&h->ooo)->seq - h->next, ts_ns);
+	report_gap(r, c, dir, (s != NULL ? s->seq : h->fin_seq) - h->next,
+		   ts_ns);
 	drain(r, c, dir);
+	check_fin(r, c, dir, ts_ns);
 }
 
 /* The connection ends: deliver all that waits, holes as gaps, up to the
@@ -295,14 +322,59 @@ skip_hole(struct st_reasm *r, struct conn *c, int dir, uint64_t ts_ns)
 static void
 finish_half(struct st_reasm *r, struct conn *c, int dir, uint64_t ts_ns)
 {
-	struct half *h = &c->half[dir];
-
-	while (!TAILQ_EMPTY(&h->ooo))
+	while (has_hole(&c->half[dir]))
 		skip_hole(r, c, dir, ts_ns);
-	if (h->fin_seen && !h->ended) {
-		report_gap(r, c, dir, h->fin_seq - h->next, ts_ns);
-		check_fin(r, c, dir, ts_ns);
+}
+
+/* The connection @p h is a direction of. */
+static inline struct conn *
+half_conn(struct half *h)
+{
+	return (struct conn *)((char *)(h - h->dir) -
+			       offsetof(struct conn, half));
+}
+
+/*
+ * Keep @p dir of a live connection on the hole list exactly while it has
+ * a hole. The clock restarts whenever delivery moves on (a hole filled or
+ * skipped, the next one waited behind it): it measures how long delivery
+ * has been stuck at one place, so a hole skipped at its timeout gives the
+ * next hole a whole timeout too.
+ */
+static void
+track_hole(struct st_reasm *r, struct conn *c, int dir, uint64_t ts_ns)
+{
+	struct half *h = &c->half[dir];
+	struct half *at;
+
+	if (h->on_holes) {
+		if (has_hole(h) && h->hole_seq == h->next)
+			return;
+		TAILQ_REMOVE(&r->holes, h, hole_link);
+		h->on_holes = false;
 	}
+	if (!has_hole(h))
+		return;
+	h->on_holes = true;
+	h->hole_since_ns = ts_ns;
+	h->hole_seq = h->next;
+	/* Almost always the tail; an expiry's clock (live capture: the
+	 * wall clock) may run a little ahead of later segments'. */
+	at = TAILQ_LAST(&r->holes, half_list);
+	while (at != NULL && at->hole_since_ns > ts_ns)
+		at = TAILQ_PREV(at, half_list, hole_link);
+	if (at != NULL)
+		TAILQ_INSERT_AFTER(&r->holes, at, h, hole_link);
+	else
+		TAILQ_INSERT_HEAD(&r->holes, h, hole_link);
+}
+
+static inline bool
+hole_timed_out(const struct st_reasm *r, const struct half *h,
+	       uint64_t now_ns)
+{
+	return now_ns >= h->hole_since_ns &&
+	       now_ns - h->hole_since_ns >= r->hole_timeout_ns;
 }
 
 /* A connection slot goes back to the free list. */
@@ -324,6 +396,10 @@ end_conn(struct st_reasm *r, struct conn *c, enum st_reasm_end why,
 	if (c->state == CONN_LIVE) {
 		finish_half(r, c, 0, ts_ns);
 		finish_half(r, c, 1, ts_ns);
+		/* Nothing waits now: off the hole list, before the slot can
+		 * be reused. */
+		track_hole(r, c, 0, ts_ns);
+		track_hole(r, c, 1, ts_ns);
 		r->ops.close(c->user, why, ts_ns);
 	}
 	r->stats.ended[why]++;
@@ -336,6 +412,39 @@ end_conn(struct st_reasm *r, struct conn *c, enum st_reasm_end why,
 	c->state = CONN_LINGER;
 	c->last_ns = ts_ns + r->linger_ns;
 	TAILQ_INSERT_TAIL(&r->linger, c, lru);
+}
+
+/* Both directions ended with their FIN: so does the connection. */
+static void
+end_if_finished(struct st_reasm *r, struct conn *c, uint64_t ts_ns)
+{
+	if (c->half[0].ended && c->half[1].ended)
+		end_conn(r, c, ST_REASM_END_FIN, ts_ns);
+}
+
+/* @p dir of a live connection has waited at its hole long enough. */
+static void
+hole_timeout(struct st_reasm *r, struct conn *c, int dir, uint64_t now_ns)
+{
+	skip_hole(r, c, dir, now_ns);
+	track_hole(r, c, dir, now_ns);
+	end_if_finished(r, c, now_ns);
+}
+
+/*
+ * A segment of @p c came at @p now_ns: holes whose time is up go first,
+ * as they would have gone before it, so what a hole costs does not hang on
+ * how often st_reasm_expire() runs.
+ */
+static void
+expire_conn_holes(struct st_reasm *r, struct conn *c, uint64_t now_ns)
+{
+	int dir;
+
+	for (dir = 0; dir < 2 && c->state == CONN_LIVE; dir++)
+		if (c->half[dir].on_holes &&
+		    hole_timed_out(r, &c->half[dir], now_ns))
+			hole_timeout(r, c, dir, now_ns);
 }
 
 /* A connection slot: a free one, else a remembered closed tuple's, else
@@ -371,6 +480,7 @@ open_conn(struct st_reasm *r, const struct st_tcp_segment *seg,
 	memset(c, 0, sizeof(*c));
 	TAILQ_INIT(&c->half[0].ooo);
 	TAILQ_INIT(&c->half[1].ooo);
+	c->half[1].dir = 1;
 	*dir = syn_ack ? 1 : 0;
 	c->info.ep[*dir] = seg->src;
 	c->info.ep[!*dir] = seg->dst;
@@ -583,12 +693,12 @@ conn_segment(struct st_reasm *r, struct conn *c, int dir,
 	if (seg->flags & TCP_SYN) {
 		/* The ISN; a SYN's data starts after it. */
 		if (!h->started)
-			h->next = seq + 1;
+			h->first = h->next = seq + 1;
 		h->started = true;
 		seq++;
 	}
 	if (!h->started) {
-		h->next = seq;
+		h->first = h->next = seq;
 		h->started = true;
 	}
 	if (h->fin_seen && seq_lt(h->fin_seq, seq + len)) {
@@ -601,8 +711,8 @@ conn_segment(struct st_reasm *r, struct conn *c, int dir,
 		set_fin(r, h, seq + len);
 		check_fin(r, c, dir, seg->ts_ns);
 	}
-	if (c->half[0].ended && c->half[1].ended)
-		end_conn(r, c, ST_REASM_END_FIN, seg->ts_ns);
+	track_hole(r, c, dir, seg->ts_ns);
+	end_if_finished(r, c, seg->ts_ns);
 }
 
 /* A connection open() refused: only its end is followed. */
@@ -621,6 +731,30 @@ ignored_segment(struct st_reasm *r, struct conn *c, int dir,
 		end_conn(r, c, ST_REASM_END_FIN, seg->ts_ns);
 }
 
+/*
+ * Whether a segment on a remembered closed tuple is a late one of the old
+ * connection (a retransmission, the last ACKs, data sent before the RST
+ * arrived): no payload, or payload that starts within the bytes that
+ * direction sent or right after them. Payload elsewhere is a new
+ * connection: shadowtap delivers a selected connection without its SYN,
+ * from its selecting request on, and clients reuse a port within seconds.
+ * A new random ISN lands within the old bytes with odds of their length
+ * in 2^32.
+ */
+static bool
+late_segment(const struct conn *c, int dir, const struct st_tcp_segment *seg)
+{
+	const struct half *h = &c->half[dir];
+	uint32_t end;
+
+	if (seg->payload_len == 0)
+		return true;
+	if (!h->started)
+		return false;
+	end = h->fin_seen ? h->fin_seq + 1 : h->next;
+	return !seq_lt(seg->seq, h->first) && !seq_lt(end, seg->seq);
+}
+
 void
 st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg)
 {
@@ -630,8 +764,10 @@ st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg)
 
 	r->stats.segments++;
 	c = lookup(r, seg, hash, &dir);
+	if (c != NULL)
+		expire_conn_holes(r, c, seg->ts_ns);
 	if (c != NULL && c->state == CONN_LINGER) {
-		if (!(seg->flags & TCP_SYN)) {
+		if (!(seg->flags & TCP_SYN) && late_segment(c, dir, seg)) {
 			r->stats.segments_after_close++;
 			return;
 		}
@@ -662,8 +798,12 @@ st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg)
 void
 st_reasm_expire(struct st_reasm *r, uint64_t now_ns)
 {
+	struct half *h;
 	struct conn *c;
 
+	while ((h = TAILQ_FIRST(&r->holes)) != NULL &&
+	       hole_timed_out(r, h, now_ns))
+		hole_timeout(r, half_conn(h), h->dir, now_ns);
 	while ((c = TAILQ_FIRST(&r->live)) != NULL && now_ns > c->last_ns &&
 	       now_ns - c->last_ns > r->idle_ns)
 		end_conn(r, c,
@@ -703,7 +843,7 @@ st_reasm_create(const struct st_reasm_limits *limits,
 	if (limits->max_connections == 0 ||
 	    limits->max_connections > MAX_CONNECTIONS ||
 	    limits->max_stream_bytes == 0 || limits->max_total_bytes == 0 ||
-	    limits->idle_timeout_ms == 0)
+	    limits->idle_timeout_ms == 0 || limits->hole_timeout_ms == 0)
 		return -EINVAL;
 	if (ops->open == NULL || ops->data == NULL || ops->gap == NULL ||
 	    ops->end == NULL || ops->close == NULL)
@@ -728,11 +868,13 @@ st_reasm_create(const struct st_reasm_limits *limits,
 	r->arg = arg;
 	r->mask = slots - 1;
 	r->idle_ns = limits->idle_timeout_ms * NS_PER_MS;
+	r->hole_timeout_ns = limits->hole_timeout_ms * NS_PER_MS;
 	r->linger_ns = u32_min(limits->idle_timeout_ms, LINGER_MAX_MS) *
 		       NS_PER_MS;
 	TAILQ_INIT(&r->live);
 	TAILQ_INIT(&r->linger);
 	TAILQ_INIT(&r->free);
+	TAILQ_INIT(&r->holes);
 	*out = r;
 	return 0;
 }

@@ -20,6 +20,16 @@
  * - Without a SYN, a direction starts at its first segment seen. Bytes that
  *   never come (a gap that does not fill before a bound or a timeout) are
  *   reported by gap() with their count, then delivery goes on after them.
+ * - A hole (bytes missing before bytes or a FIN that came after them) that
+ *   stays unfilled for hole_timeout_ms of capture time is given up: gap()
+ *   with its exact length, then what waited behind it is delivered. The
+ *   clock of a direction's hole starts when its delivery stops there, so
+ *   the next hole gets a whole timeout of its own from then. Why: shadowtap
+ *   copies a kept-alive connection request by request, and leaves out the
+ *   ones whose route mirrors nothing (health checks); those holes never
+ *   fill, and the requests after them must not wait for the idle timeout.
+ *   It is checked when a segment of that connection comes (before the
+ *   segment is taken) and by st_reasm_expire(), whichever comes first.
  * - FIN ends a direction (end()); RST, both FINs, the idle timeout, an
  *   eviction or st_reasm_flush() end the connection (close()), once.
  * - Memory is bounded: per direction (bytes waiting out of order), in total
@@ -33,11 +43,14 @@
  * - Only a SYN or a segment with payload opens a connection: pure ACKs and
  *   lone FINs or RSTs of unknown 4-tuples are counted, never opened.
  * - Both directions ended by FIN close the connection (FIN). When both
- *   FINs came but a hole before one of them never fills, the idle timeout
- *   reports it by gap(), then end(), then close(FIN), not IDLE.
+ *   FINs came but a hole before one of them never fills, the hole timeout
+ *   reports it by gap(), then end(), then close(FIN).
  * - A 4-tuple closed by FIN or RST is remembered for min(idle timeout,
- *   10 s): its late segments (final ACKs, retransmissions) are counted as
- *   segments_after_close, except a SYN, which opens a new connection.
+ *   10 s: its late segments (final ACKs, retransmissions: no payload, or
+ *   payload starting within or right after the bytes that direction sent)
+ *   are counted as segments_after_close. A SYN, or payload elsewhere,
+ *   opens a new connection: a client reusing its port, copied without its
+ *   SYN.
  *   Remembered tuples are the first to go when the table is full.
  * - Sequence numbers are compared modulo 2^32 (wrap-around is fine).
  *
@@ -111,6 +124,7 @@ struct st_reasm_limits {
 	uint32_t max_stream_bytes;	/* out-of-order bytes per direction */
 	uint64_t max_total_bytes;	/* out-of-order bytes, all together */
 	uint32_t idle_timeout_ms;
+	uint32_t hole_timeout_ms;	/* a hole is given up after it */
 };
 
 /* Counters; every byte or segment dropped is in exactly one cause. */
@@ -157,15 +171,19 @@ void st_reasm_free(struct st_reasm *r);
 
 /**
  * Feed one segment: callbacks run from inside this call. Segments come in
- * capture order (ts_ns not decreasing, which idle expiry relies on). No
+ * capture order (ts_ns not decreasing, which expiry relies on). No
  * allocation unless the segment must wait out of order.
  */
 void st_reasm_segment(struct st_reasm *r, const struct st_tcp_segment *seg);
 
 /**
- * End connections idle for longer than the timeout, as of @p now_ns, and
- * forget closed 4-tuples remembered long enough. Costs only what it ends
- * (oldest first): call it as often as convenient.
+ * As of @p now_ns (capture time): give up holes that waited
+ * hole_timeout_ms (gap(), then the bytes behind them; a connection whose
+ * both FINs are then delivered closes with FIN), end connections idle for
+ * longer than the idle timeout, and forget closed 4-tuples remembered long
+ * enough. Costs only what it does (oldest first): call it often, as a hole
+ * no later segment of its connection comes to check waits up to
+ * hole_timeout_ms plus the time between two calls.
  */
 void st_reasm_expire(struct st_reasm *r, uint64_t now_ns);
 

@@ -192,6 +192,7 @@ test_defaults(void **state)
 	assert_int_equal(c->limits.max_stream_bytes, 1 << 20);
 	assert_int_equal(c->limits.max_total_bytes, 256 << 20);
 	assert_int_equal(c->limits.idle_timeout_ms, 60000);
+	assert_int_equal(c->limits.hole_timeout_ms, 500);
 	assert_int_equal(c->limits.max_head_bytes, 65536);
 	assert_int_equal(c->limits.max_body_bytes, 1 << 20);
 	assert_int_equal(c->limits.max_pending, 64);
@@ -232,7 +233,8 @@ static const char full_yaml[] =
 	"  idle_timeout_ms: 30000\n"			/* 32 */
 	"  max_head_bytes: 16384\n"			/* 33 */
 	"  max_body_bytes: 0\n"				/* 34 */
-	"  max_pending: 8\n";				/* 35 */
+	"  max_pending: 8\n"				/* 35 */
+	"  hole_timeout_ms: 250\n";			/* 36 */
 
 static void
 test_full(void **state)
@@ -293,6 +295,7 @@ test_full(void **state)
 	assert_int_equal(c->limits.max_stream_bytes, 65536);
 	assert_true(c->limits.max_total_bytes == 4294967296ull);
 	assert_int_equal(c->limits.idle_timeout_ms, 30000);
+	assert_int_equal(c->limits.hole_timeout_ms, 250);
 	assert_int_equal(c->limits.max_head_bytes, 16384);
 	assert_int_equal(c->limits.max_body_bytes, 0);
 	assert_int_equal(c->limits.max_pending, 8);
@@ -419,6 +422,9 @@ static const struct {
     {"limits:\n  idle_timeout_ms: -1\n",
      2,
      {"limits.idle_timeout_ms", "out of range"}},
+    {"limits:\n  hole_timeout_ms: 0\n",
+     2,
+     {"limits.hole_timeout_ms", "out of range 1..60000"}},
 
     /* shadow */
     {"shadow:\n  connections: 2\n", 2, {"shadow: 'url' is required"}},

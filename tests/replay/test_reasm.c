@@ -38,6 +38,7 @@ struct stream {
 	uint32_t len;
 	uint64_t gap_bytes;
 	uint64_t last_gap;
+	uint64_t last_gap_ts;
 	bool ended;
 	bool late;		/* data or gap after end() */
 };
@@ -109,12 +110,12 @@ rec_gap(void *user, int dir, uint64_t len, uint64_t ts)
 	struct rconn *c = user;
 	struct stream *s = &c->s[dir];
 
-	(void)ts;
 	assert_true(len > 0);
 	if (s->ended)
 		s->late = true;
 	s->gap_bytes += len;
 	s->last_gap = len;
+	s->last_gap_ts = ts;
 	log_event(c, dir ? 'g' : 'G');
 }
 
@@ -153,6 +154,7 @@ static const struct st_reasm_limits big = {
 	.max_stream_bytes = 1 << 20,
 	.max_total_bytes = 1 << 22,
 	.idle_timeout_ms = 1000,
+	.hole_timeout_ms = 100,
 };
 
 static struct st_reasm *
@@ -241,6 +243,9 @@ test_create_refusals(void **state)
 	assert_int_equal(st_reasm_create(&lim, &ops, NULL, &r), -EINVAL);
 	lim = big;
 	lim.idle_timeout_ms = 0;
+	assert_int_equal(st_reasm_create(&lim, &ops, NULL, &r), -EINVAL);
+	lim = big;
+	lim.hole_timeout_ms = 0;
 	assert_int_equal(st_reasm_create(&lim, &ops, NULL, &r), -EINVAL);
 	lim = big;
 	ops.gap = NULL;
@@ -502,6 +507,41 @@ test_rst_and_after_close(void **state)
 	st_reasm_free(r);
 }
 
+/* A port reused within the linger, copied without its SYN (shadowtap
+ * delivers a selected connection from its request on): payload beyond
+ * the old bytes is a new connection, a retransmission of old bytes is
+ * not. */
+static void
+test_port_reuse_without_syn(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+
+	(void)state;
+	feed_str(r, 0, 100, ACK, "GET /a", 1);
+	feed_str(r, 1, 900, ACK, "HTTP/1.1 200", 2);
+	feed(r, 0, 106, FIN | ACK, NULL, 0, 3);
+	feed(r, 1, 912, FIN | ACK, NULL, 0, 4);
+	assert_true(rec.conns[0].closed);
+	assert_int_equal(rec.conns[0].why, ST_REASM_END_FIN);
+	/* Late: the final ACK, old bytes again, old bytes up to the FIN. */
+	feed(r, 0, 107, ACK, NULL, 0, 5);
+	feed_str(r, 0, 100, ACK, "GET /a", 6);
+	feed_str(r, 1, 906, ACK, "200", 7);
+	assert_int_equal(st->segments_after_close, 3);
+	assert_int_equal(st->connections, 1);
+	/* The same 4-tuple a moment later, a new ISN, no SYN. */
+	feed_str(r, 0, 3000000000u, ACK, "GET /b", 8);
+	feed_str(r, 1, 70000, ACK, "HTTP/1.1 404", 9);
+	assert_int_equal(st->connections, 2);
+	assert_int_equal(st->segments_after_close, 3);
+	assert_false(rec.conns[1].info.syn_seen);
+	assert_stream(&rec.conns[1].s[0], "GET /b");
+	assert_stream(&rec.conns[1].s[1], "HTTP/1.1 404");
+	assert_false(rec.conns[0].late);
+	st_reasm_free(r);
+}
+
 /* Holes that never fill: reported with their length at flush and when
  * the stream bound makes delivery move on. */
 static void
@@ -626,7 +666,7 @@ test_idle(void **state)
 	assert_int_equal(st->segments_after_close, 0);
 	st_reasm_free(r);
 
-	/* Both FINs, but a hole before the client's never fills: the idle
+	/* Both FINs, but a hole before the client's never fills: the hole
 	 * timeout ends it as a FIN close. */
 	r = table(&big);
 	st = st_reasm_stats(r);
@@ -735,6 +775,249 @@ test_table_churn(void **state)
 	st_reasm_free(r);
 }
 
+/* A kept-alive connection's copy lacks a request shadowtap did not
+ * mirror: the hole is given up at the first segment of that connection
+ * that comes hole_timeout after delivery stopped, before that segment is
+ * taken, whatever it is. */
+static void
+test_hole_timeout_on_segment(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed_str(r, 0, 0, ACK, "0123", 1 * MS);
+	feed_str(r, 0, 10, ACK, "abcd", 2 * MS);	/* [4, 10) missing */
+	feed(r, 1, 0, ACK, NULL, 0, 101 * MS);
+	feed_str(r, 0, 14, ACK, "efgh", 101 * MS);
+	assert_stream(&c->s[0], "0123");
+	assert_int_equal(st->bytes_buffered, 8);
+	assert_int_equal(st->gaps, 0);
+	/* Its time is up when the filler comes: too late. */
+	feed_str(r, 0, 4, ACK, "456789", 102 * MS);
+	assert_stream(&c->s[0], "0123abcdefgh");
+	assert_int_equal(c->s[0].last_gap, 6);
+	assert_int_equal(c->s[0].last_gap_ts, 102 * MS);
+	assert_string_equal(c->log, "DGD");
+	assert_int_equal(st->gaps, 1);
+	assert_int_equal(st->gap_bytes, 6);
+	assert_int_equal(st->bytes_retransmitted, 6);
+	assert_int_equal(st->bytes_buffered, 0);
+	/* What follows is delivered as it comes. */
+	feed_str(r, 0, 18, ACK, "ij", 103 * MS);
+	assert_stream(&c->s[0], "0123abcdefghij");
+	assert_false(c->closed);
+	st_reasm_free(r);
+}
+
+/* No later segment: st_reasm_expire() gives the hole up alone. */
+static void
+test_hole_timeout_by_expire(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed_str(r, 0, 0, ACK, "GET /a\n", 1 * MS);
+	feed_str(r, 0, 20, ACK, "GET /c\n", 2 * MS);	/* 13 missing */
+	feed_str(r, 1, 0, ACK, "200 a\n", 3 * MS);
+	st_reasm_expire(r, 101 * MS);
+	assert_int_equal(st->gaps, 0);
+	st_reasm_expire(r, 102 * MS);
+	assert_stream(&c->s[0], "GET /a\nGET /c\n");
+	assert_stream(&c->s[1], "200 a\n");
+	assert_int_equal(c->s[0].last_gap, 13);
+	assert_int_equal(c->s[0].last_gap_ts, 102 * MS);
+	assert_int_equal(st->gaps, 1);
+	assert_int_equal(st->bytes_buffered, 0);
+	/* Given up once; the connection lives on until idle. */
+	st_reasm_expire(r, 900 * MS);
+	assert_int_equal(st->gaps, 1);
+	assert_false(c->closed);
+	st_reasm_expire(r, 1004 * MS);
+	assert_true(c->closed);
+	assert_int_equal(c->why, ST_REASM_END_IDLE);
+	assert_int_equal(st->gaps, 1);
+	st_reasm_free(r);
+}
+
+/* A hole that fills in time is never reported, and its clock stops. */
+static void
+test_hole_filled_in_time(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed_str(r, 0, 0, ACK, "ab", 1 * MS);
+	feed_str(r, 0, 4, ACK, "ef", 2 * MS);
+	feed_str(r, 1, 0, ACK, "xy", 3 * MS);
+	feed_str(r, 1, 5, ACK, "z", 4 * MS);	/* the other way too */
+	feed_str(r, 0, 2, ACK, "cd", 101 * MS);
+	feed_str(r, 1, 2, ACK, "uvw", 103 * MS);
+	st_reasm_expire(r, 500 * MS);
+	feed_str(r, 0, 6, ACK, "gh", 600 * MS);
+	assert_stream(&c->s[0], "abcdefgh");
+	assert_stream(&c->s[1], "xyuvwz");
+	assert_string_equal(c->log, "DdDdD");
+	assert_int_equal(st->gaps, 0);
+	assert_int_equal(st->bytes_buffered, 0);
+	st_reasm_free(r);
+}
+
+/* Each hole gets a whole timeout from when delivery stops at it. */
+static void
+test_successive_holes(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed_str(r, 0, 0, ACK, "aaaa", 1 * MS);
+	feed_str(r, 0, 6, ACK, "bbbb", 1 * MS);		/* [4, 6) missing */
+	feed_str(r, 0, 13, ACK, "cccc", 1 * MS);	/* [10, 13) too */
+	st_reasm_expire(r, 100 * MS);
+	assert_int_equal(st->gaps, 0);
+	st_reasm_expire(r, 101 * MS);
+	assert_stream(&c->s[0], "aaaabbbb");
+	assert_int_equal(c->s[0].last_gap, 2);
+	/* The second one waited since 1 ms, but blocks only from now. */
+	st_reasm_expire(r, 200 * MS);
+	assert_int_equal(st->gaps, 1);
+	st_reasm_expire(r, 201 * MS);
+	assert_stream(&c->s[0], "aaaabbbbcccc");
+	assert_int_equal(c->s[0].last_gap, 3);
+	assert_int_equal(c->s[0].last_gap_ts, 201 * MS);
+	assert_string_equal(c->log, "DGDGD");
+	assert_int_equal(st->gap_bytes, 5);
+	st_reasm_free(r);
+}
+
+/* Both FINs with a hole before one of them: gap, end, close(FIN) at the
+ * hole timeout, whether what waits is bytes or the FIN alone. */
+static void
+test_fins_with_hole(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed_str(r, 0, 0, ACK, "ab", 1 * MS);
+	feed_str(r, 0, 4, FIN | ACK, "ef", 2 * MS);
+	feed(r, 1, 0, FIN | ACK, NULL, 0, 3 * MS);
+	st_reasm_expire(r, 101 * MS);
+	assert_false(c->closed);
+	st_reasm_expire(r, 102 * MS);
+	assert_true(c->closed);
+	assert_string_equal(c->log, "DeGDEC");
+	assert_int_equal(c->s[0].last_gap, 2);
+	assert_int_equal(c->why, ST_REASM_END_FIN);
+	assert_int_equal(st->ended[ST_REASM_END_FIN], 1);
+	assert_int_equal(st->ended[ST_REASM_END_IDLE], 0);
+	assert_int_equal(st->connections_active, 0);
+	st_reasm_free(r);
+
+	/* Only the FIN waits; the server's last ACK finds the time up. */
+	r = table(&big);
+	st = st_reasm_stats(r);
+	c = &rec.conns[0];
+	feed_str(r, 0, 0, ACK, "ab", 1 * MS);
+	feed(r, 0, 9, FIN | ACK, NULL, 0, 2 * MS);	/* [2, 9) missing */
+	feed(r, 1, 0, FIN | ACK, NULL, 0, 3 * MS);
+	feed(r, 1, 1, ACK, NULL, 0, 102 * MS);
+	assert_true(c->closed);
+	assert_string_equal(c->log, "DeGEC");
+	assert_int_equal(c->s[0].last_gap, 7);
+	assert_int_equal(c->why, ST_REASM_END_FIN);
+	assert_int_equal(st->ended[ST_REASM_END_FIN], 1);
+	/* The ACK itself is a late one of the closed connection. */
+	assert_int_equal(st->segments_after_close, 1);
+	assert_int_equal(st->connections, 1);
+	assert_false(c->late);
+	st_reasm_free(r);
+}
+
+/* One conversation's segments, its record reset: only counts matter. */
+static void
+churn_feed(struct st_reasm *r, int conv, int from, uint32_t seq,
+	   uint8_t flags, const char *p, uint64_t ts)
+{
+	memset(&rec, 0, sizeof(rec));
+	feed_conv(r, conv, SERVER_PORT, from, seq, flags, p,
+		  p != NULL ? (uint32_t)strlen(p) : 0, ts);
+}
+
+/* A conversation with a 4-byte hole before its second byte. */
+static void
+churn_hole(struct st_reasm *r, int conv, uint64_t ts)
+{
+	churn_feed(r, conv, 0, 0, ACK, "x", ts);
+	churn_feed(r, conv, 0, 5, ACK, "y", ts);
+}
+
+/* Connections with holes reset, evicted and flushed through a small
+ * table: their slots are reused by connections with younger holes, which
+ * only their own time gives up. */
+static void
+test_hole_list_churn(void **state)
+{
+	enum { LIVE = 4, CONVS = 40, FRESH = 100 };
+	struct st_reasm_limits lim = big;
+	const struct st_reasm_stats *st;
+	struct st_reasm *r;
+	int conv;
+
+	(void)state;
+	lim.max_connections = LIVE;
+	r = table(&lim);
+	st = st_reasm_stats(r);
+	for (conv = 0; conv < CONVS; conv++) {
+		churn_hole(r, conv, (uint64_t)conv * MS);
+		if (conv % 3 == 0)
+			churn_feed(r, conv, 1, 0, RST, NULL,
+				   (uint64_t)conv * MS);
+	}
+	/* Each ended one, reset or evicted, reported its hole once; the last
+	 * one was reset, the LIVE - 1 before it are in. */
+	assert_int_equal(st->connections, CONVS);
+	assert_int_equal(st->ended[ST_REASM_END_RST], (CONVS + 2) / 3);
+	assert_int_equal(st->connections_active, LIVE - 1);
+	assert_int_equal(st->gaps, CONVS - (LIVE - 1));
+	assert_int_equal(st->gaps, st->ended[ST_REASM_END_RST] +
+					   st->ended[ST_REASM_END_EVICTED]);
+	/* Fresh holes at 50 ms take every place. */
+	for (conv = FRESH; conv < FRESH + LIVE; conv++)
+		churn_hole(r, conv, 50 * MS);
+	assert_int_equal(st->gaps, CONVS);
+	assert_int_equal(st->bytes_buffered, LIVE);
+	st_reasm_expire(r, 149 * MS);
+	assert_int_equal(st->gaps, CONVS);
+	st_reasm_expire(r, 150 * MS);
+	assert_int_equal(st->gaps, CONVS + LIVE);
+	assert_int_equal(st->bytes_buffered, 0);
+	/* Holes flushed, then new ones in the same places. */
+	for (conv = 0; conv < LIVE; conv++)
+		churn_hole(r, 200 + conv, 200 * MS);
+	st_reasm_flush(r, 250 * MS);
+	assert_int_equal(st->gaps, CONVS + 2 * LIVE);
+	assert_int_equal(st->ended[ST_REASM_END_FLUSH], LIVE);
+	for (conv = 0; conv < LIVE; conv++)
+		churn_hole(r, 300 + conv, 300 * MS);
+	st_reasm_expire(r, 399 * MS);
+	assert_int_equal(st->gaps, CONVS + 2 * LIVE);
+	st_reasm_expire(r, 400 * MS);
+	assert_int_equal(st->gaps, CONVS + 3 * LIVE);
+	assert_int_equal(st->gap_bytes, 4 * st->gaps);
+	assert_int_equal(st->bytes_buffered, 0);
+	assert_int_equal(st->connections_active, LIVE);
+	st_reasm_free(r);
+}
+
 /* Picked up mid-stream: the server speaks first; the other direction
  * starts at its first segment too, and what precedes it is old. */
 static void
@@ -821,11 +1104,18 @@ main(void)
 		cmocka_unit_test(test_syn_data),
 		cmocka_unit_test(test_fin_order),
 		cmocka_unit_test(test_rst_and_after_close),
+		cmocka_unit_test(test_port_reuse_without_syn),
 		cmocka_unit_test(test_holes),
 		cmocka_unit_test(test_total_bound),
 		cmocka_unit_test(test_idle),
 		cmocka_unit_test(test_eviction),
 		cmocka_unit_test(test_table_churn),
+		cmocka_unit_test(test_hole_timeout_on_segment),
+		cmocka_unit_test(test_hole_timeout_by_expire),
+		cmocka_unit_test(test_hole_filled_in_time),
+		cmocka_unit_test(test_successive_holes),
+		cmocka_unit_test(test_fins_with_hole),
+		cmocka_unit_test(test_hole_list_churn),
 		cmocka_unit_test(test_midstream),
 		cmocka_unit_test(test_ignored),
 		cmocka_unit_test(test_endpoints),
