@@ -14,9 +14,12 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CASES = ["http/testpmd", "http/shadowtap-0%", "http/shadowtap-10%",
-         "http/shadowtap-100%", "small/testpmd", "small/shadowtap-0%",
-         "small/shadowtap-0%-any-port"]
+SHADOWTAP_CASES = ["http/shadowtap-0%", "http/shadowtap-10%",
+                   "http/shadowtap-100%", "small/shadowtap-0%",
+                   "small/shadowtap-0%-any-port"]
+# --baseline runs the same binary again: the same cases, as baseline-...
+CASES = (["http/testpmd", "small/testpmd"] + SHADOWTAP_CASES +
+         [c.replace("shadowtap", "baseline") for c in SHADOWTAP_CASES])
 
 
 def fail(msg):
@@ -38,9 +41,12 @@ def main():
         print("SKIP: dpdk-testpmd is not installed")
         sys.exit(77)
     results = tempfile.mkdtemp(prefix="st-perf-test-")
+    shadowtap = os.environ.get("SHADOWTAP",
+                               os.path.join(ROOT, "build", "shadowtap"))
     try:
         run = subprocess.run(
             [sys.executable, os.path.join(ROOT, "perf", "run"), "--quick",
+             "--shadowtap", shadowtap, "--baseline", shadowtap,
              "--results", results], capture_output=True, text=True,
             timeout=900)
         print(run.stdout)
@@ -76,6 +82,14 @@ def main():
           "mirrored shares not ordered: %r" % share)
     # At 100% only health checks stay home: most packets are copied.
     check(share[100] > 0.8, "100%% mirrored only %r" % share[100])
+    # The same binary as baseline selects the same flows.
+    for name in SHADOWTAP_CASES:
+        base = r["cases"][name.replace("shadowtap", "baseline")]
+        check(abs(base["mirrored_share"] -
+                  r["cases"][name]["mirrored_share"]) < 0.02,
+              "%s: baseline mirrored %r, shadowtap %r" % (
+                  name, base["mirrored_share"],
+                  r["cases"][name]["mirrored_share"]))
     cl = r["classifier"]
     check(cl["heads"] > 0 and positive(cl["ns_per_request"]),
           "classifier: %r" % cl)
