@@ -26,7 +26,20 @@
  * - Bodies are de-chunked and kept up to max_body_bytes; past that they
  *   are marked truncated (a truncated request body is not replayable).
  * - After a gap in a direction, the exchanges it touches end with
- *   ST_EXCHANGE_GAP and parsing resumes at the next message start.
+ *   ST_EXCHANGE_GAP and parsing resumes at the next message start. A
+ *   request cut by a gap is incomplete: it is dropped (never given to
+ *   request()); a gap in the responses ends the oldest unanswered
+ *   request with ST_EXCHANGE_GAP, unless the gap falls between two
+ *   responses and requests were lost in a gap just before that request:
+ *   the missing answers were theirs (shadowtap leaves an unmirrored
+ *   request and its answer out of a keep-alive connection's copy).
+ * - A response pairs only with a request whose first byte came before
+ *   its own (so that responses to requests never seen are skipped).
+ * - 101 Switching Protocols, or a 2xx to CONNECT, answers its request and
+ *   ends HTTP on that connection; requests still waiting end
+ *   ST_EXCHANGE_NO_RESPONSE.
+ * - request() and done() come in order for one connection; done() may
+ *   come for an exchange only after its request().
  *
  * Not thread-safe: one instance per thread.
  */
@@ -127,11 +140,24 @@ struct st_exchange_stats {
 	uint64_t malformed_responses;
 	uint64_t bodies_truncated;
 	uint64_t interim_responses;	/* 1xx skipped */
+	uint64_t requests_dropped;	/* incomplete: a gap, malformed or
+					 * the connection's end cut them;
+					 * request() never saw them */
+	uint64_t upgrades;		/* 101, or 2xx to CONNECT: the rest
+					 * of the connection is not HTTP */
 };
 
 struct st_exchange_parser;
 
-/** @return 0, -EINVAL or -ENOMEM */
+/**
+ * Create a parser.
+ * @param limits  copied; max_head_bytes at least 16 (heads over 80 KiB
+ *                are malformed whatever it says: libhttp-parser's bound),
+ *                max_pending at least 1
+ * @param ops     both callbacks are required; kept by pointer
+ * @param arg     passed to the callbacks
+ * @return 0, -EINVAL or -ENOMEM
+ */
 int st_exchange_parser_create(const struct st_exchange_limits *limits,
 			      const struct st_exchange_ops *ops, void *arg,
 			      struct st_exchange_parser **out);
@@ -140,7 +166,10 @@ int st_exchange_parser_create(const struct st_exchange_limits *limits,
 void st_exchange_parser_free(struct st_exchange_parser *p);
 
 /** The reassembly callbacks to pass to st_reasm_create() with @p p as
- * their arg. */
+ * their arg. Their open() refuses a connection (returns NULL) only when
+ * out of memory; a connection found not to be HTTP stays open and its
+ * bytes are dropped unread. st_exchange_parser_free() frees connections
+ * the table never closed. */
 const struct st_reasm_ops *st_exchange_reasm_ops(void);
 
 /** The counters (valid until st_exchange_parser_free()). */
