@@ -649,26 +649,66 @@ route_rows(const json_t *stats)
 	return rows;
 }
 
+/** Whether a stats document is shadowtap-replay's rather than the
+ * appliance's. */
+static bool
+is_replay(const json_t *stats)
+{
+	const json_t *program = json_object_get(stats, "program");
+
+	return json_is_string(program) &&
+	       strcmp(json_string_value(program), "shadowtap-replay") == 0;
+}
+
+/**
+ * The rows of section @p i (0 or 1) of a stats document: the appliance's
+ * ports or mirrors; the replay's capture or shadow, one row each. A new
+ * reference; NULL when there is none.
+ */
+static json_t *
+section_rows(const json_t *stats, int i)
+{
+	static const char *const appliance[2] = { "ports", "mirrors" };
+	static const char *const replay[2] = { "capture", "shadow" };
+	json_t *rows;
+
+	if (stats == NULL)
+		return NULL;
+	if (!is_replay(stats)) {
+		rows = json_object_get(stats, appliance[i]);
+		return rows != NULL ? json_incref(rows) : NULL;
+	}
+	rows = json_object_get(stats, replay[i]);
+	return json_is_object(rows) ? json_pack("{s:O}", replay[i], rows) :
+				      NULL;
+}
+
 /**
  * Print the three sections of a stats document, ports, mirrors and
- * routes, with the columns of @p sections: values (@p prev NULL) or rates
- * since @p prev.
+ * routes (the replay's: capture, shadow and routes), with the columns of
+ * @p sections: values (@p prev NULL) or rates since @p prev.
  */
 static void
 print_stats_sections(const json_t *stats, const json_t *prev,
 		     const struct section sections[3], double seconds)
 {
+	static const char *const titles[2][2] = { { "port", "mirror" },
+						  { "input", "shadow" } };
 	json_t *routes = route_rows(stats);
 	json_t *prev_routes = prev != NULL ? route_rows(prev) : NULL;
 	const bool rates = prev != NULL;
+	json_t *rows, *prev_rows;
+	int i;
 
-	print_section("port", json_object_get(stats, "ports"), &sections[0],
-		      rates, json_object_get(prev, "ports"), seconds);
-	putchar('\n');
-	print_section("mirror", json_object_get(stats, "mirrors"),
-		      &sections[1], rates, json_object_get(prev, "mirrors"),
-		      seconds);
-	putchar('\n');
+	for (i = 0; i < 2; i++) {
+		rows = section_rows(stats, i);
+		prev_rows = section_rows(prev, i);
+		print_section(titles[is_replay(stats)][i], rows, &sections[i],
+			      rates, prev_rows, seconds);
+		putchar('\n');
+		json_decref(rows);
+		json_decref(prev_rows);
+	}
 	print_section("route", routes, &sections[2], rates, prev_routes,
 		      seconds);
 	json_decref(routes);
@@ -700,9 +740,36 @@ print_stats_table(json_t *reply)
 	static const struct section sections[3] = {
 		SECTION(ports), SECTION(mirrors), SECTION(routes)
 	};
+	static const struct column replay_input[] = {
+		{ "packets", "packets" },
+		{ "bytes", "bytes" },
+		{ "kernel_dropped", "kernel_dropped" },
+		{ "if_dropped", "interface_dropped" },
+	};
+	static const struct column replay_shadow[] = {
+		{ "sent", "submitted" },
+		{ "answered", "outcomes.answered" },
+		{ "timeout", "outcomes.timeout" },
+		{ "refused", "outcomes.refused" },
+		{ "reset", "outcomes.reset" },
+		{ "error", "outcomes.error" },
+		{ "busy", "busy" },
+		{ "in_flight", "in_flight" },
+	};
+	static const struct column replay_routes[] = {
+		{ "exchanges", "exchanges" },
+		{ "replayed", "replayed" },
+		{ "skipped_write", "outcomes.skipped_write" },
+		{ "skipped_busy", "outcomes.skipped_busy" },
+	};
+	static const struct section replay_sections[3] = {
+		SECTION(replay_input), SECTION(replay_shadow),
+		SECTION(replay_routes)
+	};
+	const json_t *stats = json_object_get(reply, "stats");
 
-	print_stats_sections(json_object_get(reply, "stats"), NULL, sections,
-			     0);
+	print_stats_sections(stats, NULL,
+			     is_replay(stats) ? replay_sections : sections, 0);
 }
 
 /** One screen of watch: rates per second between two stats documents. */
@@ -726,10 +793,29 @@ print_rates(const struct ctl *ctl, const json_t *prev, const json_t *now,
 	static const struct section sections[3] = {
 		SECTION(ports), SECTION(mirrors), SECTION(routes)
 	};
+	static const struct column replay_input[] = {
+		{ "packets/s", "packets" },
+		{ "dropped/s", "kernel_dropped" },
+	};
+	static const struct column replay_shadow[] = {
+		{ "sent/s", "submitted" },
+		{ "answered/s", "outcomes.answered" },
+		{ "busy/s", "busy" },
+	};
+	static const struct column replay_routes[] = {
+		{ "exchanges/s", "exchanges" },
+		{ "replayed/s", "replayed" },
+	};
+	static const struct section replay_sections[3] = {
+		SECTION(replay_input), SECTION(replay_shadow),
+		SECTION(replay_routes)
+	};
+	const bool replay = is_replay(now);
 
-	printf("shadowtap at %s: per-second rates over %.2f s\n\n", ctl->path,
-	       seconds);
-	print_stats_sections(now, prev, sections, seconds);
+	printf("%s at %s: per-second rates over %.2f s\n\n",
+	       replay ? "shadowtap-replay" : "shadowtap", ctl->path, seconds);
+	print_stats_sections(now, prev, replay ? replay_sections : sections,
+			     seconds);
 }
 
 /**
