@@ -4,8 +4,7 @@ corpus (../shared/pcaps/suricata-verify, or $ST_CORPUS) becomes one input in fuz
 record format: its payloads in capture order, direction 0 being the first sender (the SYN's when
 one was seen), plus a few hand-written exchanges so that it still has seeds without the corpus.
 
-    tests/fuzz/replay_seeds.py OUTDIR
-    tests/fuzz/replay_seeds.py --run FUZZER [SECONDS]   # CI's smoke run, as smoke.py does
+    tests/fuzz/replay_seeds.py OUTDIR      (smoke.py FUZZER SECONDS replay_seeds.py in CI)
 
 No reassembly: segments are taken in capture order, retransmissions included, which is one more
 thing for the parser to survive. Files are named by content hash. Python 3 standard library.
@@ -14,9 +13,7 @@ thing for the parser to survive. Files are named by content hash. Python 3 stand
 import hashlib
 import os
 import struct
-import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/: corpus.py, pcaplib.py
@@ -112,14 +109,6 @@ def write_seeds(outdir):
 
 
 def main(argv):
-    if len(argv) >= 3 and argv[1] == "--run":
-        seconds = argv[3] if len(argv) > 3 else "20"
-        with tempfile.TemporaryDirectory(prefix="st_fuzz_replay_") as tmp:
-            seeds, found = os.path.join(tmp, "seeds"), os.path.join(tmp, "found")
-            os.makedirs(found)
-            write_seeds(seeds)
-            return subprocess.run([argv[2], f"-max_total_time={seconds}", "-timeout=10",
-                                   "-rss_limit_mb=2048", found, seeds]).returncode
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""CI's short fuzz run: seeds from the shared captures (make_seeds.py), then
-FUZZER for a fixed time. Without the captures it still runs, from nothing,
-and says so.
+"""CI's short fuzz run: seeds from the shared captures (SEEDER OUTDIR, by
+default make_seeds.py), then FUZZER for a fixed time. Without the captures
+it still runs, from what SEEDER wrote or from nothing, and says so.
 
-    smoke.py FUZZER [SECONDS]
+    smoke.py FUZZER [SECONDS [SEEDER]]
 """
 
 import os
@@ -18,11 +18,12 @@ SKIPPED = 77
 def main():
     fuzzer = sys.argv[1]
     seconds = sys.argv[2] if len(sys.argv) > 2 else "20"
+    seeder = sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "make_seeds.py")
     with tempfile.TemporaryDirectory(prefix="st_fuzz_") as tmp:
         seeds, found = os.path.join(tmp, "seeds"), os.path.join(tmp, "found")
         os.makedirs(seeds)
         os.makedirs(found)
-        made = subprocess.run([sys.executable, os.path.join(HERE, "make_seeds.py"), seeds])
+        made = subprocess.run([sys.executable, seeder, seeds])
         if made.returncode == SKIPPED:
             print("fuzz smoke: no capture corpus, fuzzing from an empty corpus")
         elif made.returncode != 0:
