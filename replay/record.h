@@ -8,9 +8,12 @@
  * The engine hands each one, once, to a sink; the JSON log is one sink,
  * the comparison of primary and shadow answers another.
  *
- * Everything in a record is a bounded copy: text is already sanitized
- * (replay/sanitize.h), bodies and header fields are cut at the engine's
- * bounds and say so. A record and what it points to are valid only
+ * Everything in a record is a bounded copy: the target and host are
+ * already sanitized (replay/sanitize.h); bodies and header fields are as
+ * the wire carried them, cut at the engine's bounds, so that a sink can
+ * compare two answers byte for byte. A sink that stores or shows them
+ * applies the same masks first (st_sanitize_header, st_sanitize_text,
+ * st_sanitize_json). A record and what it points to are valid only
  * during the sink call.
  */
 
