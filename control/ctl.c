@@ -1,20 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-#define _GNU_SOURCE	/* accept4, struct ucred */
 #include "ctl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <hs.h>
 #include <jansson.h>
@@ -22,45 +14,18 @@
 #include <rte_common.h>
 #include <rte_version.h>
 
+#include "ctlsock.h"
 #include "resolve.h"
 #include "stats.h"
 
-#define MAX_CLIENTS 64
-#define MAX_LINE (64 * 1024)
-/* A client that does not read its replies is dropped past this. */
-#define MAX_PENDING_OUT (8 * 1024 * 1024)
-/* Input thrown away after a last reply before the connection is cut. */
-#define MAX_DRAIN (1024 * 1024)
-
-struct client {
-	int fd;			/* -1: free slot */
-	bool closing;		/* close once the replies are out */
-	bool draining;		/* replies out: discard input until EOF */
-	size_t drained;
-	size_t in_len;
-	char *in;		/* MAX_LINE bytes and the newline */
-	char *out;
-	size_t out_len;
-	size_t out_cap;
-};
+#define MAX_CLIENTS 64	/* docs/control.md says so */
 
 struct st_ctl {
-	int listen_fd;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct st_ctlsock *sock;
 	struct st_view *view;	/* this thread is the only one changing it */
 	st_ctl_apply_fn apply;
 	void *apply_arg;
 	uint32_t max_head_bytes;	/* what the dataplane was sized for */
-	struct client clients[MAX_CLIENTS];
-};
-
-/* One command: its name, the arguments it takes, and what it does. A
- * handler fills @p reply, or @p err and returns -1. */
-struct command {
-	const char *name;
-	const char *const args[3];
-	int (*handler)(struct st_ctl *ctl, json_t *req, json_t *reply,
-		       char *err, size_t errlen);
 };
 
 /* --- arguments ----------------------------------------------------------- */
@@ -144,10 +109,9 @@ apply(struct st_ctl *ctl, struct st_config *cfg, uint32_t mirrors_enabled,
 /* --- commands ------------------------------------------------------------ */
 
 static int
-cmd_version(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
-	    size_t errlen)
+cmd_version(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
-	(void)ctl, (void)req, (void)err, (void)errlen;
+	(void)arg, (void)req, (void)err, (void)errlen;
 	json_object_set_new(reply, "version", json_string(ST_VERSION));
 	json_object_set_new(reply, "dpdk", json_string(rte_version()));
 	json_object_set_new(reply, "hyperscan", json_string(hs_version()));
@@ -155,10 +119,9 @@ cmd_version(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 }
 
 static int
-cmd_stats(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
-	  size_t errlen)
+cmd_stats(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
-	const struct st_view *v = ctl->view;
+	const struct st_view *v = ((const struct st_ctl *)arg)->view;
 	json_error_t jerr;
 	char *text = NULL;
 	size_t len = 0;
@@ -264,9 +227,9 @@ encap_json(const struct st_encap_conf *e)
 }
 
 static int
-cmd_show(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
-	 size_t errlen)
+cmd_show(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
+	const struct st_ctl *ctl = arg;
 	const struct st_config *cfg = ctl->view->cfg;
 	json_t *mirrors = json_array(), *routes = json_array();
 	unsigned int i;
@@ -325,23 +288,23 @@ set_percent(struct st_ctl *ctl, json_t *req, json_t *reply, const char *key,
 }
 
 static int
-cmd_set_route_percent(struct st_ctl *ctl, json_t *req, json_t *reply,
-		      char *err, size_t errlen)
+cmd_set_route_percent(void *arg, json_t *req, json_t *reply, char *err,
+		      size_t errlen)
 {
-	return set_percent(ctl, req, reply, "route", err, errlen);
+	return set_percent(arg, req, reply, "route", err, errlen);
 }
 
 static int
-cmd_set_mirror_percent(struct st_ctl *ctl, json_t *req, json_t *reply,
-		       char *err, size_t errlen)
+cmd_set_mirror_percent(void *arg, json_t *req, json_t *reply, char *err,
+		       size_t errlen)
 {
-	return set_percent(ctl, req, reply, "mirror", err, errlen);
+	return set_percent(arg, req, reply, "mirror", err, errlen);
 }
 
 static int
-cmd_mirror(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
-	   size_t errlen)
+cmd_mirror(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
+	struct st_ctl *ctl = arg;
 	json_t *enabled = json_object_get(req, "enabled");
 	uint32_t mirrors = ctl->view->mirrors_enabled;
 	struct st_config *cfg;
@@ -501,9 +464,9 @@ check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 }
 
 static int
-cmd_reload(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
-	   size_t errlen)
+cmd_reload(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
+	struct st_ctl *ctl = arg;
 	struct st_config *cfg = malloc(sizeof(*cfg));
 	unsigned int nb_routes;
 
@@ -526,7 +489,7 @@ cmd_reload(struct st_ctl *ctl, json_t *req, json_t *reply, char *err,
 	return 0;
 }
 
-static const struct command commands[] = {
+static const struct st_ctlsock_command commands[] = {
 	{ "version", { NULL }, cmd_version },
 	{ "stats", { NULL }, cmd_stats },
 	{ "show", { NULL }, cmd_show },
@@ -538,393 +501,32 @@ static const struct command commands[] = {
 	{ "reload", { NULL }, cmd_reload },
 };
 
-/* --- requests and replies ------------------------------------------------ */
-
-static int
-check_keys(json_t *req, const struct command *cmd, char *err, size_t errlen)
-{
-	const char *key;
-	json_t *value;
-	unsigned int i;
-
-	json_object_foreach(req, key, value) {
-		bool known = strcmp(key, "command") == 0 ||
-			     strcmp(key, "id") == 0;
-
-		for (i = 0; !known && cmd->args[i] != NULL; i++)
-			known = strcmp(key, cmd->args[i]) == 0;
-		if (!known) {
-			snprintf(err, errlen, "%s takes no '%s'", cmd->name,
-				 key);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Run one request line; returns the reply (never NULL but out of memory). */
-static json_t *
-run_request(struct st_ctl *ctl, const char *line, size_t len)
-{
-	json_t *reply = json_object(), *req = NULL;
-	const struct command *cmd = NULL;
-	char err[1024] = "";
-	json_error_t jerr;
-	const char *name;
-	unsigned int i;
-	int ret = -1;
-
-	if (len == 0) {
-		snprintf(err, sizeof(err), "empty request");
-		goto done;
-	}
-	req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (req == NULL) {
-		snprintf(err, sizeof(err), "malformed JSON at column %d: %s",
-			 jerr.column, jerr.text);
-		goto done;
-	}
-	if (json_object_get(req, "id") != NULL)
-		json_object_set(reply, "id", json_object_get(req, "id"));
-	if (!json_is_object(req)) {
-		snprintf(err, sizeof(err), "a request is a JSON object");
-		goto done;
-	}
-	if (arg_string(req, "command", &name, err, sizeof(err)) != 0)
-		goto done;
-	for (i = 0; i < RTE_DIM(commands) && cmd == NULL; i++)
-		if (strcmp(commands[i].name, name) == 0)
-			cmd = &commands[i];
-	if (cmd == NULL) {
-		snprintf(err, sizeof(err),
-			 "unknown command '%s' (version, stats, show, "
-			 "set_route_percent, set_mirror_percent, mirror, "
-			 "reload)", name);
-		goto done;
-	}
-	if (check_keys(req, cmd, err, sizeof(err)) == 0)
-		ret = cmd->handler(ctl, req, reply, err, sizeof(err));
-done:
-	json_decref(req);
-	json_object_set_new(reply, "ok", json_boolean(ret == 0));
-	if (ret != 0)
-		json_object_set_new(reply, "error", json_string(err));
-	return reply;
-}
-
-static void
-client_close(struct client *c)
-{
-	close(c->fd);
-	free(c->in);
-	free(c->out);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-/* Send what is pending, as far as the socket takes it. */
-static void
-client_flush(struct client *c)
-{
-	while (c->out_len > 0) {
-		ssize_t n = send(c->fd, c->out, c->out_len, MSG_NOSIGNAL);
-
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				c->closing = true, c->out_len = 0;
-			if (errno != EINTR)
-				break;
-			continue;
-		}
-		memmove(c->out, c->out + n, c->out_len - (size_t)n);
-		c->out_len -= (size_t)n;
-	}
-	/* Closing a socket with unread input resets the connection, and the
-	 * peer loses the last reply: stop sending, and read to the end. */
-	if (c->closing && c->out_len == 0 && !c->draining) {
-		shutdown(c->fd, SHUT_WR);
-		c->draining = true;
-	}
-}
-
-static void
-client_drain(struct client *c)
-{
-	char sink[4096];
-	ssize_t n;
-
-	while ((n = recv(c->fd, sink, sizeof(sink), 0)) > 0)
-		if ((c->drained += (size_t)n) > MAX_DRAIN)
-			break;
-	if (n == 0 || c->drained > MAX_DRAIN ||
-	    (n < 0 && errno != EAGAIN && errno != EINTR))
-		client_close(c);
-}
-
-static void
-client_send(struct client *c, json_t *reply)
-{
-	char *text = json_dumps(reply, JSON_COMPACT);
-	size_t len = text ? strlen(text) : 0;
-
-	json_decref(reply);
-	if (text == NULL || c->out_len + len + 1 > MAX_PENDING_OUT) {
-		/* Out of memory, or a client that reads nothing. */
-		free(text);
-		c->closing = true;
-		c->out_len = 0;
-		return;
-	}
-	if (c->out_len + len + 1 > c->out_cap) {
-		size_t cap = (c->out_len + len + 1) * 2;
-		char *out = realloc(c->out, cap);
-
-		if (out == NULL) {
-			free(text);
-			c->closing = true;
-			return;
-		}
-		c->out = out;
-		c->out_cap = cap;
-	}
-	memcpy(c->out + c->out_len, text, len);
-	c->out[c->out_len + len] = '\n';
-	c->out_len += len + 1;
-	free(text);
-}
-
-static json_t *
-error_reply(const char *msg)
-{
-	return json_pack("{s:b, s:s}", "ok", 0, "error", msg);
-}
-
-/* Answer every complete line received; refuse a line that cannot end. */
-static void
-client_lines(struct st_ctl *ctl, struct client *c)
-{
-	char *nl;
-
-	while (!c->closing &&
-	       (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
-		size_t len = (size_t)(nl - c->in);
-		size_t line_len = len > 0 && c->in[len - 1] == '\r' ? len - 1 :
-								      len;
-
-		client_send(c, run_request(ctl, c->in, line_len));
-		memmove(c->in, nl + 1, c->in_len - len - 1);
-		c->in_len -= len + 1;
-	}
-	if (!c->closing && c->in_len == MAX_LINE + 1) {
-		client_send(c, error_reply("line too long (more than 65536 "
-					   "bytes): closing"));
-		c->closing = true;
-	}
-}
-
-static void
-client_read(struct st_ctl *ctl, struct client *c)
-{
-	for (;;) {
-		ssize_t n = recv(c->fd, c->in + c->in_len,
-				 MAX_LINE + 1 - c->in_len, 0);
-
-		if (n == 0) {
-			/* Done sending (perhaps only half-closed): its
-			 * replies still go out, an unfinished line is not
-			 * answered. */
-			c->closing = true;
-			return;
-		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR) {
-			client_close(c);
-			return;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return;
-		}
-		c->in_len += (size_t)n;
-		client_lines(ctl, c);
-		if (c->closing || c->fd < 0)
-			return;
-	}
-}
-
-/* A peer may talk to the appliance when it is root, runs as the same
- * user, or belongs to the socket's group (the 0660 mode says the same;
- * this holds where file modes are not checked). */
-static bool
-peer_allowed(int fd)
-{
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-		return false;
-	return cred.uid == 0 || cred.uid == geteuid() ||
-	       cred.gid == getegid();
-}
-
-static void
-refuse(int fd, const char *why)
-{
-	char *text;
-	json_t *reply = error_reply(why);
-
-	text = json_dumps(reply, JSON_COMPACT);
-	json_decref(reply);
-	if (text != NULL) {
-		/* Best effort: the peer is told why, then closed. */
-		if (send(fd, text, strlen(text), MSG_NOSIGNAL | MSG_DONTWAIT) >=
-		    0)
-			send(fd, "\n", 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		free(text);
-	}
-	close(fd);
-}
-
-static void
-accept_clients(struct st_ctl *ctl)
-{
-	int fd;
-
-	while ((fd = accept4(ctl->listen_fd, NULL, NULL,
-			     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-		struct client *c = NULL;
-		unsigned int i;
-
-		if (!peer_allowed(fd)) {
-			refuse(fd, "permission denied");
-			continue;
-		}
-		for (i = 0; i < MAX_CLIENTS && c == NULL; i++)
-			if (ctl->clients[i].fd < 0)
-				c = &ctl->clients[i];
-		if (c == NULL) {
-			refuse(fd, "too many clients (64): try again later");
-			continue;
-		}
-		c->in = malloc(MAX_LINE + 1);
-		if (c->in == NULL) {
-			refuse(fd, "out of memory");
-			continue;
-		}
-		c->fd = fd;
-	}
-}
+/* --- the socket ---------------------------------------------------------- */
 
 void
 st_ctl_poll(struct st_ctl *ctl, int timeout_ms)
 {
-	struct pollfd fds[MAX_CLIENTS + 1];
-	struct client *owner[MAX_CLIENTS + 1];
-	unsigned int i, n = 0;
-
-	fds[n].fd = ctl->listen_fd;
-	fds[n++].events = POLLIN;
-	for (i = 0; i < MAX_CLIENTS; i++) {
-		struct client *c = &ctl->clients[i];
-
-		if (c->fd < 0)
-			continue;
-		owner[n] = c;
-		fds[n].fd = c->fd;
-		fds[n++].events = (c->closing && !c->draining ? 0 : POLLIN) |
-				  (c->out_len > 0 ? POLLOUT : 0);
-	}
-	if (poll(fds, n, timeout_ms) <= 0)
-		return;
-	for (i = 1; i < n; i++) {
-		struct client *c = owner[i];
-
-		if (fds[i].revents & (POLLHUP | POLLERR) &&
-		    !(fds[i].revents & POLLIN)) {
-			client_close(c);	/* nobody left to answer */
-			continue;
-		}
-		if (c->draining) {
-			if (fds[i].revents & POLLIN)
-				client_drain(c);
-			continue;
-		}
-		if (fds[i].revents & POLLIN)
-			client_read(ctl, c);
-		if (c->fd >= 0)
-			client_flush(c);
-	}
-	if (fds[0].revents & POLLIN)
-		accept_clients(ctl);
-}
-
-/* --- the socket ---------------------------------------------------------- */
-
-/* Is a live process serving @p path? (A leftover socket file is not.) */
-static bool
-served(const struct sockaddr_un *addr)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool live = fd >= 0 &&
-		    connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) ==
-			    0;
-
-	if (fd >= 0)
-		close(fd);
-	return live;
+	st_ctlsock_poll(ctl->sock, timeout_ms);
 }
 
 int
 st_ctl_start(const char *path, struct st_view *view, st_ctl_apply_fn apply_fn,
 	     void *apply_arg, struct st_ctl **out, char *err, size_t errlen)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct st_ctl *ctl;
-	char dir[sizeof(addr.sun_path)];
-	unsigned int i;
+	struct st_ctl *ctl = calloc(1, sizeof(*ctl));
 	int ret;
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "--socket %s: path too long", path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(addr.sun_path, path);
-	strcpy(dir, path);
-	if (mkdir(dirname(dir), 0750) != 0 && errno != EEXIST) {
-		ret = -errno;
-		snprintf(err, errlen, "--socket %s: cannot create %s: %s",
-			 path, dir, strerror(errno));
-		return ret;
-	}
-	if (served(&addr)) {
-		snprintf(err, errlen,
-			 "--socket %s: another process serves it (another "
-			 "shadowtap?): give each its own --socket", path);
-		return -EADDRINUSE;
-	}
-	ctl = calloc(1, sizeof(*ctl));
 	if (ctl == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	for (i = 0; i < MAX_CLIENTS; i++)
-		ctl->clients[i].fd = -1;
-	strcpy(ctl->path, path);
 	ctl->view = view;
 	ctl->apply = apply_fn;
 	ctl->apply_arg = apply_arg;
 	ctl->max_head_bytes = view->cfg->http.max_head_bytes;
-	unlink(path);	/* a leftover of a process that is gone */
-	ctl->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
-					 SOCK_CLOEXEC, 0);
-	if (ctl->listen_fd < 0 ||
-	    bind(ctl->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
-	    chmod(path, 0660) != 0 ||
-	    listen(ctl->listen_fd, MAX_CLIENTS) != 0) {
-		ret = -errno;
-		snprintf(err, errlen, "--socket %s: %s", path, strerror(errno));
-		if (ctl->listen_fd >= 0)
-			close(ctl->listen_fd);
+	ret = st_ctlsock_start(path, MAX_CLIENTS, commands, RTE_DIM(commands),
+			       ctl, &ctl->sock, err, errlen);
+	if (ret != 0) {
 		free(ctl);
 		return ret;
 	}
@@ -935,14 +537,8 @@ st_ctl_start(const char *path, struct st_view *view, st_ctl_apply_fn apply_fn,
 void
 st_ctl_stop(struct st_ctl *ctl)
 {
-	unsigned int i;
-
 	if (ctl == NULL)
 		return;
-	for (i = 0; i < MAX_CLIENTS; i++)
-		if (ctl->clients[i].fd >= 0)
-			client_close(&ctl->clients[i]);
-	close(ctl->listen_fd);
-	unlink(ctl->path);
+	st_ctlsock_stop(ctl->sock);
 	free(ctl);
 }

@@ -5,16 +5,16 @@
 /*
  * shadowtap-replay's control socket and Prometheus endpoint.
  *
- * The socket speaks the appliance's protocol (docs/control.md): a unix
- * stream socket, mode 0660, one JSON request per line, one JSON reply per
- * line, {"ok":false,"error":...} for what it cannot do, an "id" given in
- * a request echoed in its reply. Commands: version, stats. It is served
- * from the replay's own loop: st_rctl_fds() gives what to poll,
- * st_rctl_handle() serves what the poll found.
+ * The socket is the appliance's (mgmt/ctlsock.h, docs/control.md): a
+ * unix stream socket, mode 0660, one JSON request per line, one JSON reply
+ * per line, {"ok":false,"error":...} for what it cannot do, an "id" given
+ * in a request echoed in its reply, 16 clients at once. Commands: version,
+ * stats. It is served from the replay's own loop: st_rctl_fds() gives
+ * what to poll, st_rctl_handle() serves what the poll found.
  *
  * The metrics (GET /metrics, text format 0.0.4) are served by
- * libmicrohttpd's thread from the last text published with
- * st_rmetrics_publish(): that thread never touches the engine.
+ * libmicrohttpd's thread (mgmt/metricsd.h) from the last text published
+ * with st_rmetrics_publish(): that thread never touches the engine.
  */
 
 #include <poll.h>
@@ -31,8 +31,9 @@ struct st_rctl;
 #define ST_RCTL_MAX_FDS 17
 
 /**
- * Create the socket at @p path (mode 0660) and listen. Fails when
- * another process serves that path; a leftover socket file is replaced.
+ * Create the socket at @p path (mode 0660; its directory too) and listen.
+ * Fails with -EADDRINUSE when another process serves that path (another
+ * replay, or the appliance); a leftover socket file is replaced.
  *
  * @param stats  builds the stats document for the stats command
  * @return 0, or a negative errno with @p err saying why
@@ -62,8 +63,8 @@ struct st_rmetrics;
  * Serve GET /metrics on @p addr ("IPV4:PORT" or "[IPV6]:PORT") from a
  * thread of libmicrohttpd's, with an empty text until the first publish.
  *
- * @return 0; -EINVAL for a malformed address; the bind() error; -EIO when
- *         the server does not start
+ * @return 0; -EINVAL for a malformed address; the bind() error; -ENOMEM
+ *         or -EIO when the server does not start
  */
 int st_rmetrics_start(const char *addr, struct st_rmetrics **out, char *err,
 		      size_t errlen);

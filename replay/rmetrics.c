@@ -1,25 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "rctl.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <microhttpd.h>
+#include "metricsd.h"
 
-#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define PREFIX "shadowtap_replay_"
+/* The port an address error gives as example: next to the appliance's
+ * 9417, so that both can run on one host. */
+#define EXAMPLE_PORT 9418
 
 struct st_rmetrics {
-	struct MHD_Daemon *daemon;
+	struct st_metricsd *http;
 	pthread_mutex_t lock;	/* guards text */
 	char *text;
 	size_t len;
@@ -183,148 +179,45 @@ st_rmetrics_publish(struct st_rmetrics *m, const json_t *stats)
 
 /* --- the HTTP server ----------------------------------------------------- */
 
-static enum MHD_Result
-reply(struct MHD_Connection *conn, unsigned int status, void *text,
-      size_t len, enum MHD_ResponseMemoryMode mode, const char *type)
+/* A copy: the main loop may publish a new text during the send. */
+static char *
+published_text(void *arg, size_t *len)
 {
-	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, text, mode);
-	enum MHD_Result ret;
-
-	if (resp == NULL) {
-		if (mode == MHD_RESPMEM_MUST_FREE)
-			free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	ret = MHD_queue_response(conn, status, resp);
-	MHD_destroy_response(resp);
-	return ret;
-}
-
-static enum MHD_Result
-on_request(void *cls, struct MHD_Connection *conn, const char *url,
-	   const char *method, const char *version, const char *upload_data,
-	   size_t *upload_data_size, void **req_cls)
-{
-	static char not_found[] = "not found: the metrics are at /metrics\n";
-	static char not_allowed[] = "method not allowed: GET /metrics\n";
-	struct st_rmetrics *m = cls;
-	size_t len;
+	struct st_rmetrics *m = arg;
 	char *copy;
 
-	(void)version, (void)upload_data, (void)upload_data_size;
-	(void)req_cls;
-	if (strcmp(url, "/metrics") != 0)
-		return reply(conn, MHD_HTTP_NOT_FOUND, not_found,
-			     strlen(not_found), MHD_RESPMEM_PERSISTENT,
-			     "text/plain; charset=utf-8");
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply(conn, MHD_HTTP_METHOD_NOT_ALLOWED, not_allowed,
-			     strlen(not_allowed), MHD_RESPMEM_PERSISTENT,
-			     "text/plain; charset=utf-8");
-	/* A copy: the main loop may publish a new text during the send. */
 	pthread_mutex_lock(&m->lock);
-	len = m->len;
-	copy = malloc(len + 1);
-	if (copy != NULL && len > 0)
-		memcpy(copy, m->text, len);
+	*len = m->len;
+	copy = malloc(m->len + 1);
+	if (copy != NULL && m->len > 0)
+		memcpy(copy, m->text, m->len);
 	pthread_mutex_unlock(&m->lock);
-	if (copy == NULL)
-		return MHD_NO;
-	return reply(conn, MHD_HTTP_OK, copy, len, MHD_RESPMEM_MUST_FREE,
-		     CONTENT_TYPE);
-}
-
-/* "ADDR:PORT" or "[ADDR6]:PORT", numeric only, into a socket address. */
-static int
-parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen,
-	   char *err, size_t errlen)
-{
-	const struct addrinfo hints = {
-		.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE,
-		.ai_socktype = SOCK_STREAM,
-	};
-	const char *colon = strrchr(addr, ':');
-	char host[INET6_ADDRSTRLEN + 2];
-	struct addrinfo *ai;
-	size_t n;
-
-	if (colon == NULL || colon[1] == '\0' ||
-	    (n = (size_t)(colon - addr)) >= sizeof(host)) {
-		snprintf(err, errlen, "--metrics %s: give ADDR:PORT, for "
-			 "example 127.0.0.1:9418", addr);
-		return -EINVAL;
-	}
-	memcpy(host, addr, n);
-	host[n] = '\0';
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
-	} else if (strchr(host, ':') != NULL) {
-		snprintf(err, errlen, "--metrics %s: an IPv6 address goes in "
-			 "brackets, for example [::1]:9418", addr);
-		return -EINVAL;
-	}
-	if (strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
-	    atoi(colon + 1) < 1 || atoi(colon + 1) > 65535 ||
-	    getaddrinfo(host, colon + 1, &hints, &ai) != 0) {
-		snprintf(err, errlen, "--metrics %s: not a numeric address "
-			 "and a port from 1 to 65535", addr);
-		return -EINVAL;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*sslen = ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
+	return copy;
 }
 
 int
 st_rmetrics_start(const char *addr, struct st_rmetrics **out, char *err,
 		  size_t errlen)
 {
-	struct sockaddr_storage ss;
-	struct st_rmetrics *m;
-	socklen_t sslen;
-	const int on = 1;
-	int fd, rc;
+	struct st_rmetrics *m = calloc(1, sizeof(*m));
+	const struct st_metricsd_conf conf = {
+		.addr = addr,
+		.example_port = EXAMPLE_PORT,
+		.text = published_text,
+		.arg = m,
+	};
+	int rc;
 
-	rc = parse_addr(addr, &ss, &sslen, err, errlen);
-	if (rc != 0)
-		return rc;
-	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
-	    bind(fd, (struct sockaddr *)&ss, sslen) != 0 ||
-	    listen(fd, 16) != 0) {
-		rc = -errno;
-		snprintf(err, errlen, "--metrics %s: %s", addr,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return rc;
-	}
-	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
-		close(fd);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&m->lock, NULL);
-	m->daemon = MHD_start_daemon(
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL,
-		on_request, m, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-		MHD_OPTION_CONNECTION_LIMIT, 16u,
-		MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
-	if (m->daemon == NULL) {
-		/* MHD owns the socket from the call on and closed it. */
+	rc = st_metricsd_start(&conf, &m->http, err, errlen);
+	if (rc != 0) {
 		pthread_mutex_destroy(&m->lock);
 		free(m);
-		snprintf(err, errlen, "--metrics %s: the HTTP server did not "
-			 "start", addr);
-		return -EIO;
+		return rc;
 	}
 	*out = m;
 	return 0;
@@ -335,7 +228,7 @@ st_rmetrics_stop(struct st_rmetrics *m)
 {
 	if (m == NULL)
 		return;
-	MHD_stop_daemon(m->daemon);
+	st_metricsd_stop(m->http);
 	pthread_mutex_destroy(&m->lock);
 	free(m->text);
 	free(m);

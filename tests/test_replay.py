@@ -12,6 +12,7 @@ checked against what the capture holds:
 - a bad config exits 1 naming FILE:LINE; a bad pcap exits 2 saying why;
 - --stats-file agrees with the log;
 - shadowtapctl stats and watch, and GET /metrics, against a running replay.
+- a second replay on the running one's --socket is refused, not served.
 
 Needs $SHADOWTAP_REPLAY (and $SHADOWTAPCTL for the control socket); exits 77
 when the binary is missing.
@@ -439,6 +440,13 @@ class Replay(unittest.TestCase):
                     break
                 time.sleep(0.05)
             time.sleep(1.2)  # a metrics snapshot is published each second
+            # A second replay on the same socket is refused and leaves it
+            # to the first, which answers the stats below.
+            second = subprocess.run([REPLAY, "--config", cfg, "--pcap", self.pcap,
+                                     "--dry-run", "--socket", sock],
+                                    capture_output=True, text=True, timeout=30)
+            self.assertEqual(second.returncode, 2, second.stderr)
+            self.assertIn(f"--socket {sock}: another process serves it", second.stderr)
             out = subprocess.run([CTL, "-s", sock, "stats"], capture_output=True, text=True,
                                  timeout=10)
             self.assertEqual(out.returncode, 0, out.stderr)
