@@ -207,7 +207,7 @@ tcp_frame(bool from_client, uint32_t seq)
 	struct rte_ipv4_hdr *ip;
 	struct rte_tcp_hdr *tcp;
 	uint16_t len = sizeof(*eth) + sizeof(*ip) + sizeof(*tcp);
-	uint32_t a = RTE_IPV4(192, 0, 2, 1), b = RTE_IPV4(192, 0, 2, 2);
+	uint32_t a = 0xc0000201, b = 0xc0000202;	/* 192.0.2.1, .2 */
 
 	assert_non_null(m);
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_append(m, len);
