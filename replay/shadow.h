@@ -4,7 +4,8 @@
 
 /*
  * The shadow client: replays captured requests to the shadow service over
- * a pool of HTTP/1.1 keep-alive connections (libcurl multi interface), and
+ * a pool of HTTP/1.1 keep-alive connections (our own epoll client for
+ * http://, libcurl's multi interface for https://), and
  * reports each answer, or why there is none.
  *
  * Semantics a user relies on
@@ -24,7 +25,7 @@
  *   fields it names, Keep-Alive, Transfer-Encoding, Content-Length,
  *   Expect, TE, Upgrade, Proxy-*), and what the sanitizer drops; a field
  *   the sanitizer replaces is sent with its configured value. Then the mark
- *   header. libcurl adds only Content-Length (for a body): no Accept, no
+ *   header. The client adds only Content-Length (for a body): no Accept, no
  *   Content-Type, no Expect, no Accept-Encoding of its own, so the shadow
  *   compresses as the primary did (the body is reported as received,
  *   content-encoding not decoded; chunked framing is removed).
@@ -67,7 +68,7 @@
 #include "exchange.h"
 #include "sanitize.h"
 
-/* Client state (libcurl multi handle, connections, requests). */
+/* Client state (connections, requests). */
 struct st_shadow;
 
 /* A captured request to replay. Everything is copied at submit. */
@@ -104,11 +105,11 @@ struct st_shadow_response {
 	const uint8_t *body;		/* as received (not decoded) */
 	uint32_t body_len;
 	bool body_truncated;		/* longer than max_body_bytes */
-	/* request sent -> first response byte
-	 * (CURLINFO_STARTTRANSFER_TIME_T - CURLINFO_PRETRANSFER_TIME_T) */
+	/* request fully written -> first response byte (https: libcurl's
+	 * CURLINFO_STARTTRANSFER_TIME_T - CURLINFO_PRETRANSFER_TIME_T) */
 	double ttfb_ms;
 	double total_ms;		/* connection slot -> last byte */
-	const char *error;		/* curl's message unless ANSWERED */
+	const char *error;		/* what failed, unless ANSWERED */
 };
 
 /* Called once per taken request when it is done, from st_shadow_poll().
@@ -170,7 +171,7 @@ int st_shadow_submit(struct st_shadow *s, const struct st_shadow_request *req);
 
 /**
  * Run the client: wait up to @p timeout_ms for the shadow's connections or
- * for the caller's @p extra fds (curl_multi_poll), make progress, and call
+ * for the caller's @p extra fds, make progress, and call
  * done() for every request that finished. Returns as soon as one of the
  * extra fds is ready, so one thread can wait on its own fds and on the
  * shadow at once.
@@ -178,12 +179,13 @@ int st_shadow_submit(struct st_shadow *s, const struct st_shadow_request *req);
  * @param s           client
  * @param extra       the caller's fds (events: POLLIN, POLLPRI, POLLOUT);
  *                    their revents are set to what happened among those
- *                    three (libcurl reports a hang-up as POLLIN and
- *                    does not pass POLLERR on); NULL if none
+ *                    three (a hang-up is reported as POLLIN, an error
+ *                    as POLLIN and POLLOUT: POLLHUP and POLLERR are
+ *                    not passed on, as libcurl did); NULL if none
  * @param nb_extra    entries at @p extra
  * @param timeout_ms  longest wait (0: do not wait)
  * @return the number of extra fds with events; -ENOMEM; -EIO when
- *         libcurl fails
+ *         waiting fails (epoll, poll or libcurl)
  */
 int st_shadow_poll(struct st_shadow *s, struct pollfd *extra,
 		   unsigned int nb_extra, int timeout_ms);

@@ -12,8 +12,12 @@
  *   /delay/N...  answers after N ms (waiting ends early if the client
  *                goes away)
  *   /close       closes the connection without answering
+ *   /then-close  answers, then closes the connection without having said
+ *                so (no "Connection: close"), as an idle timeout would
  *   /body/N      answers N bytes of body
  *   /interim     sends a 100 Continue with a field before the answer
+ *   /chunked     answers a chunked body of 7 bytes with two trailer fields
+ *   /to-close    answers a body of 5 bytes that ends with the connection
  *   anything else answers 200 with a short body
  * Every answer carries "X-Seq: N", N counting requests in arrival order.
  */
@@ -117,6 +121,12 @@ conn_main(void *p)
 {
 	static const char interim[] =
 		"HTTP/1.1 100 Continue\r\nX-Interim: 1\r\n\r\n";
+	static const char chunked[] =
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n"
+		"X-Final: yes\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n"
+		"X-Trailer: t\r\nX-Trailer-2: u\r\n\r\n";
+	static const char to_close[] =
+		"HTTP/1.1 200 OK\r\nX-Final: yes\r\n\r\nhello";
 	struct conn_arg *a = p;
 	char buf[HEAD_MAX + 4096];
 	size_t have = 0;
@@ -168,6 +178,18 @@ conn_main(void *p)
 
 		if (strcmp(target, "/close") == 0)
 			goto out;
+		if (strcmp(target, "/chunked") == 0) {
+			send_all(a->fd, chunked, strlen(chunked));
+			continue;
+		}
+		if (strcmp(target, "/to-close") == 0) {
+			send_all(a->fd, to_close, strlen(to_close));
+			goto out;
+		}
+		if (strcmp(target, "/then-close") == 0) {
+			answer(a->fd, seq, false, 2);
+			goto out;
+		}
 		if (sscanf(target, "/delay/%d", &ms) == 1)
 			wait_ms(a->fd, ms);
 		if (strcmp(target, "/interim") == 0)
@@ -313,7 +335,7 @@ struct result {
 	bool truncated;
 	double ttfb_ms, total_ms;
 	char seq[16];		/* X-Seq of the answer */
-	bool interim_field, final_field;
+	bool interim_field, final_field, trailer_field;
 	unsigned int order;	/* when it was done */
 };
 
@@ -348,6 +370,8 @@ on_done(void *arg, void *user, const struct st_shadow_response *r)
 				 (int)f->value_len, f->value);
 		res->interim_field |= f->name_len == 9 &&
 				      strncasecmp(f->name, "x-interim", 9) == 0;
+		res->trailer_field |= f->name_len == 9 &&
+				      strncasecmp(f->name, "x-trailer", 9) == 0;
 		res->final_field |= f->name_len == 7 &&
 				    strncmp(f->name, "X-Final", 7) == 0 &&
 				    f->value_len == 3 &&
@@ -810,6 +834,78 @@ test_body_truncated(void **state)
 	st_shadow_free(s);
 }
 
+/* A kept-alive connection the shadow closed meanwhile fails the next
+ * request before any byte of an answer: it is sent once more on a fresh
+ * connection, and only once. */
+static void
+test_keepalive_retry(void **state)
+{
+	struct st_replay_shadow_conf c;
+	unsigned int conns, seen;
+	struct st_shadow *s;
+	struct run run;
+
+	(void)state;
+	default_conf(&c, srv.port);
+	c.connections = 1;
+	s = make(&c, NULL, 1024, &run);
+	conns = server_conns();
+	seen = server_seen();
+	/* the second goes on the first's connection as soon as the first
+	 * is answered, before the close is noticed */
+	assert_int_equal(submit(s, "GET", "/then-close", 1, 0), 0);
+	assert_int_equal(submit(s, "GET", "/", 1, 1), 0);
+	run_until(s, &run, 2);
+	assert_int_equal(run.res[0].outcome, ST_SHADOW_ANSWERED);
+	assert_int_equal(run.res[1].outcome, ST_SHADOW_ANSWERED);
+	assert_int_equal(server_conns() - conns, 2);
+	assert_int_equal(server_seen() - seen, 2);
+
+	/* closed on the fresh connection too: RESET after one retry */
+	memset(&run, 0, sizeof(run));
+	seen = server_seen();
+	assert_int_equal(submit(s, "GET", "/close", 2, 0), 0);
+	run_until(s, &run, 1);
+	assert_int_equal(run.res[0].outcome, ST_SHADOW_RESET);
+	assert_int_equal(server_seen() - seen, 2);
+	assert_true(strstr(srv.seen[seen + 1].head, "GET /close ") ==
+		    srv.seen[seen + 1].head);
+	check_stats(s);
+	st_shadow_free(s);
+}
+
+/* Bodies framed otherwise than by Content-Length: chunked (de-chunked,
+ * its trailer not reported) and to the close of the connection. */
+static void
+test_framing(void **state)
+{
+	struct st_replay_shadow_conf c;
+	unsigned int conns = server_conns();
+	struct st_shadow *s;
+	struct run run;
+
+	(void)state;
+	default_conf(&c, srv.port);
+	c.connections = 1;
+	s = make(&c, NULL, 1024, &run);
+	assert_int_equal(submit(s, "GET", "/chunked", 1, 0), 0);
+	assert_int_equal(submit(s, "GET", "/to-close", 1, 1), 0);
+	assert_int_equal(submit(s, "GET", "/", 1, 2), 0);
+	run_until(s, &run, 3);
+	assert_int_equal(run.res[0].outcome, ST_SHADOW_ANSWERED);
+	assert_int_equal(run.res[0].body_len, 7);
+	assert_true(run.res[0].final_field);
+	assert_false(run.res[0].trailer_field);
+	assert_int_equal(run.res[1].outcome, ST_SHADOW_ANSWERED);
+	assert_int_equal(run.res[1].body_len, 5);
+	assert_true(run.res[1].final_field);
+	/* the next one on a new connection */
+	assert_int_equal(run.res[2].outcome, ST_SHADOW_ANSWERED);
+	assert_int_equal(run.res[2].status, 200);
+	assert_int_equal(server_conns() - conns, 2);
+	st_shadow_free(s);
+}
+
 static void
 test_ttfb_and_interim(void **state)
 {
@@ -901,6 +997,8 @@ main(void)
 		cmocka_unit_test(test_failures),
 		cmocka_unit_test(test_timeout_from_slot),
 		cmocka_unit_test(test_body_truncated),
+		cmocka_unit_test(test_keepalive_retry),
+		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_ttfb_and_interim),
 		cmocka_unit_test(test_poll_extra_fds),
 		cmocka_unit_test(test_create_errors),
