@@ -168,6 +168,25 @@ class Shadow:
         self.server.server_close()
 
 
+def live_replay(args, port, paths, timeout):
+    """shadowtap-replay ARGS capturing live on lo while GET 127.0.0.1:PORT
+    PATH, for each of PATHS, answers 200; its (exit code, stderr)."""
+    proc = subprocess.Popen([REPLAY, *args, "--interface", "lo"], stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        time.sleep(1)  # the capture is open well before this
+        for path in paths:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+                if r.status != 200:
+                    raise AssertionError(f"GET {path}: {r.status}")
+        _, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, err
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -390,21 +409,12 @@ class Replay(unittest.TestCase):
         with open(cfg, "w") as f:
             f.write(config_text().replace("ports: [80]", f"ports: [{port}]"))
         log = os.path.join(self.dir, "live.jsonl")
-        proc = subprocess.Popen([REPLAY, "--config", cfg, "--interface", "lo", "--dry-run",
-                                 "--duration", "3", "--log", log],
-                                stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(1)  # the capture is open well before this
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/live?x=1",
-                                        timeout=5) as r:
-                self.assertEqual(r.status, 200)
-            _, err = proc.communicate(timeout=30)
+            rc, err = live_replay(["--config", cfg, "--dry-run", "--duration", "3", "--log",
+                                   log], port, ["/api/live?x=1"], 30)
         finally:
             server.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(rc, 0, err)
         with open(log) as f:
             records = [json.loads(line) for line in f]
         self.assertEqual([(r["method"], r["target"], r["route"], r["primary_status"],

@@ -20,11 +20,9 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import unittest
-import urllib.request
 
-from test_replay import REPLAY, Shadow, build_capture, config_text
+from test_replay import REPLAY, Shadow, build_capture, config_text, live_replay
 
 REQUESTS = 20
 LATE_S = 10
@@ -128,23 +126,15 @@ class ReplayFaults(unittest.TestCase):
             "timeout_ms: 2000", f"timeout_ms: {LATE_S * 1000}\n  max_in_flight: 2"))
         log, stats = os.path.join(self.dir, "late.jsonl"), os.path.join(self.dir, "late.json")
         duration = 4
-        proc = subprocess.Popen([REPLAY, "--config", cfg, "--interface", "lo", "--duration",
-                                 str(duration), "--log", log, "--stats-file", stats],
-                                stderr=subprocess.PIPE, text=True)
         try:
-            time.sleep(1)   # the capture is open well before this
-            for i in range(REQUESTS):
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/late?i={i}",
-                                            timeout=5) as r:
-                    self.assertEqual(r.status, 200)
-            _, err = proc.communicate(timeout=duration + LATE_S + 30)
+            rc, err = live_replay(["--config", cfg, "--duration", str(duration), "--log", log,
+                                   "--stats-file", stats], port,
+                                  [f"/api/late?i={i}" for i in range(REQUESTS)],
+                                  duration + LATE_S + 30)
         finally:
             primary.close()
             late.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-        self.assertEqual(proc.returncode, 0, err)
+        self.assertEqual(rc, 0, err)
         with open(log) as f:
             records = [json.loads(line) for line in f]
         with open(stats) as f:
