@@ -92,6 +92,7 @@ struct st_engine {
 	unsigned int nb_routes;
 	char route_names[ST_MAX_ROUTES][ST_NAME_MAX];
 	bool allow_writes[ST_MAX_ROUTES];
+	uint64_t replayed;	/* bit i: route i's requests are replayed */
 	struct route_counters routes[ST_MAX_ROUTES + 1];
 };
 
@@ -326,6 +327,8 @@ on_request(void *arg, struct st_exchange *ex)
 	p->shadow_done = true;
 	if (method < 0)
 		p->outcome = ST_RECORD_SKIPPED_METHOD;
+	else if (p->route >= 0 && !(e->replayed >> p->route & 1))
+		p->outcome = ST_RECORD_SKIPPED_ROUTE;
 	else if (!is_read(method) &&
 		 (p->route < 0 || !e->allow_writes[p->route]))
 		p->outcome = ST_RECORD_SKIPPED_WRITE;
@@ -457,6 +460,7 @@ st_engine_create(const struct st_replay_conf *conf,
 		       ST_NAME_MAX);
 		e->allow_writes[i] = conf->routes.routes[i].allow_writes;
 	}
+	e->replayed = conf->replayed;
 	rc = create_parts(e, conf, err, errlen);
 	if (rc != 0) {
 		st_engine_free(e);

@@ -12,6 +12,9 @@
  * Policy, in this order, for each complete request:
  * - a method outside the nine st_http_method ones matches no route and is
  *   not replayed: ST_RECORD_SKIPPED_METHOD;
+ * - a route the appliance's file (routes_from) gives "mirror: none" (a
+ *   health check, an excluded path) is counted, never replayed:
+ *   ST_RECORD_SKIPPED_ROUTE;
  * - only GET, HEAD and OPTIONS are replayed unless the request's route
  *   says allow_writes (a second lock behind the appliance's; a request of
  *   no route never writes): ST_RECORD_SKIPPED_WRITE;

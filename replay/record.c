@@ -18,6 +18,7 @@ static const char *const outcome_names[ST_RECORD_OUTCOMES] = {
 	[ST_RECORD_SKIPPED_BUSY] = "skipped_busy",
 	[ST_RECORD_SKIPPED_TRUNCATED] = "skipped_truncated",
 	[ST_RECORD_SKIPPED_METHOD] = "skipped_method",
+	[ST_RECORD_SKIPPED_ROUTE] = "skipped_route",
 };
 
 static const char *const end_names[ST_EXCHANGE_END_COUNT] = {

@@ -37,6 +37,8 @@ enum st_record_outcome {
 	ST_RECORD_SKIPPED_BUSY,	/* live input, max_in_flight reached */
 	ST_RECORD_SKIPPED_TRUNCATED,	/* body longer than max_body_bytes */
 	ST_RECORD_SKIPPED_METHOD,	/* not one of the nine methods */
+	ST_RECORD_SKIPPED_ROUTE,	/* its route mirrors nothing in the
+					 * appliance's file (routes_from) */
 	ST_RECORD_OUTCOMES
 };
 

@@ -299,6 +299,29 @@ class ReplayTraffic(unittest.TestCase):
             if result not in ("ok", "truncated"):
                 self.assertEqual(n, 0, result)
 
+    def test_routes_from_mirror_none_never_replayed(self):
+        """The same capture named by an appliance file whose route mirrors
+        nothing: every request counted under it, none replayed."""
+        d = self.tmp.name
+        appliance = os.path.join(d, "appliance.yaml")
+        with open(appliance, "w") as f:
+            f.write("ports: { client: 0, server: 1 }\n"
+                    "mirrors:\n  - { name: v2, port: 2 }\n"
+                    'routes:\n  - { name: t, match: { path: "^/t/" }, mirror: none }\n')
+        cfg, log = os.path.join(d, "from.yaml"), os.path.join(d, "from.jsonl")
+        with open(cfg, "w") as f:
+            f.write("routes_from: appliance.yaml\n"
+                    "shadow:\n  url: http://127.0.0.1:9\n")
+        proc = subprocess.run([REPLAY, "--config", cfg, "--pcap", os.path.join(d, "in.pcap"),
+                               "--fast", "--log", log], capture_output=True, text=True,
+                              timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        with open(log) as f:
+            records = [json.loads(line) for line in f]
+        self.assertEqual(len(records), len(self.expected))
+        self.assertEqual({(r["route"], r["outcome"], r["shadow_status"]) for r in records},
+                         {("t", "skipped_route", None)})
+
     def test_wire_conditions_counted(self):
         reasm = self.stats["reasm"]
         self.assertGreater(reasm["bytes_retransmitted"], 0)
