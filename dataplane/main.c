@@ -443,8 +443,12 @@ all_idle(const struct app *app, uint64_t now_tsc, uint64_t idle_tsc)
 	for (i = 0; i < app->nb_workers; i++) {
 		uint64_t last_tsc = st_worker_last_rx_tsc(app->workers[i]);
 
-		/* 0: the worker has not started, so it has not read yet. */
-		if (last_tsc == 0 || now_tsc - last_tsc < idle_tsc)
+		/* 0: the worker has not started, so it has not read yet.
+		 * A worker may stamp a TSC later than now_tsc, read before
+		 * its store: that is activity, not an unsigned wrap to
+		 * "idle for ages". */
+		if (last_tsc == 0 || last_tsc >= now_tsc ||
+		    now_tsc - last_tsc < idle_tsc)
 			return false;
 	}
 	return true;
