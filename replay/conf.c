@@ -5,6 +5,7 @@
  */
 #include "conf.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libgen.h>
 #include <regex.h>
@@ -19,15 +20,22 @@
 #include "yaml_load.h"
 
 _Static_assert(ST_MAX_ROUTES <= 64, "st_replay_conf.replayed has 64 bits");
+_Static_assert(ST_HEADER_NAME_MAX <= ST_REPLAY_PATH_MAX,
+	       "a noise rule's path holds a header name");
 
-#define DEFAULT_TIMEOUT_MS 5000
-#define DEFAULT_CONNECTIONS 8
-#define DEFAULT_MAX_IN_FLIGHT 256
-#define DEFAULT_MARK_HEADER "x-shadowtap-replay"
-#define DEFAULT_MARK_VALUE "1"
 #define DEFAULT_SNAPLEN 262144	/* what tcpdump takes: any frame */
 #define DEFAULT_BUFFER_MB 64
 #define MIB (1u << 20)
+
+/* shadow and secondary */
+static const struct st_replay_shadow_conf default_shadow = {
+	.host_mode = ST_REPLAY_HOST_KEEP,
+	.timeout_ms = 5000,
+	.connections = 8,
+	.max_in_flight = 256,
+	.mark_header = "x-shadowtap-replay",
+	.mark_value = "1",
+};
 
 static const char *const default_drop_headers[] = { "authorization",
 						     "cookie" };
@@ -39,18 +47,49 @@ static const char *const default_patterns[] = {
 	"[0-9]([ -]?[0-9]){12,18}",
 	"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\\.[A-Za-z]{2,}",
 };
+/* Headers that say what an answer is, not when or by whom it was made
+ * (date, server, etag, ... are left out). */
+static const char *const default_compare_headers[] = {
+	"content-type",
+	"location",
+	"cache-control",
+	"content-language",
+	"content-disposition",
+	"vary",
+	"access-control-allow-origin",
+	"www-authenticate",
+	"allow",
+};
 
-/* A whole-number key of a section, and the field its value goes to. */
+/* A noise rule's actions, as its keys are named. */
+static const char *const noise_actions[] = {
+	[ST_NOISE_IGNORE] = "ignore",
+	[ST_NOISE_PRESENCE] = "presence",
+	[ST_NOISE_TOLERANCE] = "tolerance",
+	[ST_NOISE_PATTERN] = "pattern",
+};
+
+enum number_kind {
+	NUMBER_WHOLE,		/* a uint32_t or uint64_t field */
+	NUMBER_REAL,		/* a double field */
+	NUMBER_FRACTION,	/* a double field, and its messages say that
+				 * 0.01 is 1% */
+};
+
+/* A number key of a section, and the field its value goes to. */
 struct number_key {
 	const char *name;
 	uint64_t min, max;
-	size_t offset, size;	/* of a uint32_t or uint64_t field */
+	size_t offset, size;
+	enum number_kind kind;
 };
 
 #define FIELD(type, f) offsetof(type, f), sizeof(((type *)NULL)->f)
-#define SHADOW(f) FIELD(struct st_replay_shadow_conf, f)
-#define CAPTURE(f) FIELD(struct st_replay_capture_conf, f)
-#define LIMITS(f) FIELD(struct st_replay_limits_conf, f)
+#define SHADOW(f) FIELD(struct st_replay_shadow_conf, f), NUMBER_WHOLE
+#define CAPTURE(f) FIELD(struct st_replay_capture_conf, f), NUMBER_WHOLE
+#define LIMITS(f) FIELD(struct st_replay_limits_conf, f), NUMBER_WHOLE
+#define COMPARE(f) FIELD(struct st_replay_compare_conf, f), NUMBER_WHOLE
+#define GATE(f, kind) FIELD(struct st_replay_gate_conf, f), kind
 
 static const struct number_key shadow_numbers[] = {
 	{ "timeout_ms", 1, 3600000, SHADOW(timeout_ms) },
@@ -76,11 +115,33 @@ static const struct number_key limits_numbers[] = {
 	{ "max_pending", 1, 4096, LIMITS(max_pending) },
 };
 
-/* One list of strings of the sanitize section. */
+static const struct number_key compare_numbers[] = {
+	{ "max_samples", 0, 16, COMPARE(max_samples) },
+	{ "max_differences", 1, 1024, COMPARE(max_differences) },
+};
+
+static const struct number_key gate_numbers[] = {
+	{ "min_exchanges", 1, 1000000000, GATE(min_exchanges, NUMBER_WHOLE) },
+	/* Below 1 a shadow as fast as the primary would fail. */
+	{ "max_p99_ratio", 1, 1000, GATE(max_p99_ratio, NUMBER_REAL) },
+	{ "min_p99_drift_ms", 0, 3600000,
+	  GATE(min_p99_drift_ms, NUMBER_REAL) },
+	{ "max_error_rate_delta", 0, 1,
+	  GATE(max_error_rate_delta, NUMBER_FRACTION) },
+	{ "max_mismatch_rate", 0, 1,
+	  GATE(max_mismatch_rate, NUMBER_FRACTION) },
+};
+
+/* The largest tolerance: any bound would do, this one reads well in the
+ * message of one refused. */
+#define MAX_TOLERANCE 1e15
+
+/* One list of strings (sanitize's, compare.headers). */
 struct text_list {
 	const char *where;	/* "sanitize.patterns" */
-	char *items;		/* ST_REPLAY_MAX_SANITIZE of item_size */
+	char *items;		/* max of item_size */
 	size_t item_size;
+	unsigned int max;
 	/* Reads and checks one item into a buffer of item_size. */
 	int (*get)(struct st_yaml *y, yaml_node_t *node, const char *where,
 		   char *out, size_t size);
@@ -101,15 +162,10 @@ static void
 set_defaults(struct st_replay_conf *conf)
 {
 	struct st_replay_sanitize_conf *san = &conf->sanitize;
+	struct st_replay_compare_conf *cmp = &conf->compare;
 
-	conf->shadow = (struct st_replay_shadow_conf){
-		.host_mode = ST_REPLAY_HOST_KEEP,
-		.timeout_ms = DEFAULT_TIMEOUT_MS,
-		.connections = DEFAULT_CONNECTIONS,
-		.max_in_flight = DEFAULT_MAX_IN_FLIGHT,
-		.mark_header = DEFAULT_MARK_HEADER,
-		.mark_value = DEFAULT_MARK_VALUE,
-	};
+	conf->shadow = default_shadow;
+	conf->secondary = default_shadow;
 	copy_list(&san->drop_headers[0][0], sizeof(san->drop_headers[0]),
 		  &san->nb_drop_headers, default_drop_headers,
 		  ST_DIM(default_drop_headers));
@@ -134,6 +190,36 @@ set_defaults(struct st_replay_conf *conf)
 		.max_body_bytes = MIB,
 		.max_pending = 64,
 	};
+	copy_list(&cmp->headers[0][0], sizeof(cmp->headers[0]),
+		  &cmp->nb_headers, default_compare_headers,
+		  ST_DIM(default_compare_headers));
+	cmp->max_samples = 3;
+	cmp->max_differences = 64;
+	cmp->gate = (struct st_replay_gate_conf){
+		.min_exchanges = 100,
+		.max_p99_ratio = 1.5,
+		.min_p99_drift_ms = 1,
+		.max_error_rate_delta = 0.01,
+		.max_mismatch_rate = 0.01,
+	};
+}
+
+/* "SECTION.KEY" into @p buf, for messages. */
+static const char *
+key_where(char *buf, size_t size, const char *section, const char *key)
+{
+	snprintf(buf, size, "%s.%s", section, key);
+	return buf;
+}
+
+/* After a message on a fraction, how to write one. */
+static void
+hint_fraction(struct st_yaml *y)
+{
+	size_t len = strlen(y->err);
+
+	snprintf(y->err + len, y->errlen - len,
+		 " (a fraction: 0.01 is 1%%)");
 }
 
 /*
@@ -147,6 +233,7 @@ load_numbers(struct st_yaml *y, yaml_node_t *node, const char *section,
 	char where[64];
 	yaml_node_t *v;
 	uint64_t value;
+	double real;
 	size_t i;
 	int ret = 0;
 
@@ -157,7 +244,16 @@ load_numbers(struct st_yaml *y, yaml_node_t *node, const char *section,
 		v = st_yaml_lookup(y, node, k->name);
 		if (v == NULL)
 			continue;
-		snprintf(where, sizeof(where), "%s.%s", section, k->name);
+		key_where(where, sizeof(where), section, k->name);
+		if (k->kind != NUMBER_WHOLE) {
+			ret = st_yaml_get_number(y, v, where, (double)k->min,
+						 (double)k->max, &real);
+			if (ret == 0)
+				*(double *)field = real;
+			else if (k->kind == NUMBER_FRACTION)
+				hint_fraction(y);
+			continue;
+		}
 		ret = st_yaml_get_u64(y, v, where, k->min, k->max, &value);
 		if (ret == 0 && k->size == sizeof(uint64_t))
 			*(uint64_t *)field = value;
@@ -211,9 +307,9 @@ get_field_value(struct st_yaml *y, yaml_node_t *node, const char *where,
 /* The base of every replayed request: http:// or https://, a host, and
  * at most a path prefix, as libcurl (which sends them) reads it. */
 static int
-get_url(struct st_yaml *y, yaml_node_t *node, char *url, size_t size)
+get_url(struct st_yaml *y, yaml_node_t *node, const char *where, char *url,
+	size_t size)
 {
-	static const char *const where = "shadow.url";
 	char *scheme = NULL, *host = NULL, *query = NULL, *fragment = NULL;
 	CURLU *u;
 	CURLUcode rc;
@@ -256,49 +352,64 @@ get_url(struct st_yaml *y, yaml_node_t *node, char *url, size_t size)
 	return ret;
 }
 
+/*
+ * shadow or secondary (@p section), into @p s: the same keys, since both
+ * are services the requests are replayed to.
+ */
 static int
-load_shadow(struct st_yaml *y, yaml_node_t *node, struct st_replay_conf *conf)
+load_shadow(struct st_yaml *y, yaml_node_t *node, const char *section,
+	    struct st_replay_shadow_conf *s)
 {
 	static const char *const others[] = { "url", "host", "host_suffix",
 					      "mark_header", "mark_value",
 					      NULL };
-	struct st_replay_shadow_conf *s = &conf->shadow;
+	char where[32];
 	yaml_node_t *v, *host, *suffix;
-	int ret = check_section(y, node, "shadow", shadow_numbers,
+	int ret = check_section(y, node, section, shadow_numbers,
 				ST_DIM(shadow_numbers), others);
 
 	if (ret < 0)
 		return ret;
-	conf->has_shadow = true;
 	s->line = st_yaml_line(node);
 	v = st_yaml_lookup(y, node, "url");
 	if (v == NULL)
-		return st_yaml_fail(y, s->line, "shadow: 'url' is required");
-	ret = get_url(y, v, s->url, sizeof(s->url));
+		return st_yaml_fail(y, s->line, "%s: 'url' is required",
+				    section);
+	ret = get_url(y, v, key_where(where, sizeof(where), section, "url"),
+		      s->url, sizeof(s->url));
 	host = st_yaml_lookup(y, node, "host");
 	suffix = st_yaml_lookup(y, node, "host_suffix");
 	if (ret == 0 && host != NULL && suffix != NULL)
 		return st_yaml_fail(y, st_yaml_line(suffix),
-				    "shadow: give host (line %d) or "
+				    "%s: give host (line %d) or "
 				    "host_suffix, not both",
-				    st_yaml_line(host));
+				    section, st_yaml_line(host));
 	if (ret == 0 && host != NULL) {
 		s->host_mode = ST_REPLAY_HOST_SET;
-		ret = get_field_value(y, host, "shadow.host", s->host,
-				      sizeof(s->host), true);
+		ret = get_field_value(y, host,
+				      key_where(where, sizeof(where), section,
+						"host"),
+				      s->host, sizeof(s->host), true);
 	} else if (ret == 0 && suffix != NULL) {
 		s->host_mode = ST_REPLAY_HOST_SUFFIX;
-		ret = get_field_value(y, suffix, "shadow.host_suffix",
+		ret = get_field_value(y, suffix,
+				      key_where(where, sizeof(where), section,
+						"host_suffix"),
 				      s->host, sizeof(s->host), true);
 	}
 	if (ret == 0 && (v = st_yaml_lookup(y, node, "mark_header")) != NULL)
-		ret = st_yaml_get_header_name(y, v, "shadow.mark_header",
+		ret = st_yaml_get_header_name(y, v,
+					      key_where(where, sizeof(where),
+							section, "mark_header"),
 					      s->mark_header);
 	if (ret == 0 && (v = st_yaml_lookup(y, node, "mark_value")) != NULL)
-		ret = get_field_value(y, v, "shadow.mark_value", s->mark_value,
-				      sizeof(s->mark_value), false);
+		ret = get_field_value(y, v,
+				      key_where(where, sizeof(where), section,
+						"mark_value"),
+				      s->mark_value, sizeof(s->mark_value),
+				      false);
 	if (ret == 0)
-		ret = load_numbers(y, node, "shadow", shadow_numbers,
+		ret = load_numbers(y, node, section, shadow_numbers,
 				   ST_DIM(shadow_numbers), s);
 	return ret;
 }
@@ -311,11 +422,11 @@ get_header_item(struct st_yaml *y, yaml_node_t *node, const char *where,
 	return st_yaml_get_header_name(y, node, where, out);
 }
 
-/* A POSIX ERE the sanitizer can use: it compiles, and it cannot match
- * nothing (it would mask between every two bytes). */
+/* A POSIX ERE regcomp takes; with @p not_empty, one that cannot match
+ * nothing. */
 static int
-get_pattern(struct st_yaml *y, yaml_node_t *node, const char *where,
-	    char *out, size_t size)
+get_regex(struct st_yaml *y, yaml_node_t *node, const char *where, char *out,
+	  size_t size, bool not_empty)
 {
 	char why[128];
 	regex_t re;
@@ -331,11 +442,20 @@ get_pattern(struct st_yaml *y, yaml_node_t *node, const char *where,
 	}
 	rc = regexec(&re, "", 0, NULL, 0);
 	regfree(&re);
-	if (rc == 0)
+	if (not_empty && rc == 0)
 		return st_yaml_fail(y, st_yaml_line(node),
 				    "%s: '%s' matches the empty string", where,
 				    out);
 	return 0;
+}
+
+/* A pattern of the sanitizer: one that matched nothing would mask between
+ * every two bytes. */
+static int
+get_pattern(struct st_yaml *y, yaml_node_t *node, const char *where,
+	    char *out, size_t size)
+{
+	return get_regex(y, node, where, out, size, true);
 }
 
 static int
@@ -365,8 +485,8 @@ load_text_list(struct st_yaml *y, yaml_node_t *node, const char *key,
 	if (v == NULL)
 		return 0;
 	*count = 0;
-	return st_yaml_load_list(y, v, l->where, ST_REPLAY_MAX_SANITIZE, count,
-				 load_text_item, l);
+	return st_yaml_load_list(y, v, l->where, l->max, count, load_text_item,
+				 l);
 }
 
 static int
@@ -417,15 +537,17 @@ load_sanitize(struct st_yaml *y, yaml_node_t *node,
 					    "json_fields", "patterns", NULL };
 	struct text_list drop = {
 		"sanitize.drop_headers", &san->drop_headers[0][0],
-		sizeof(san->drop_headers[0]), get_header_item,
+		sizeof(san->drop_headers[0]), ST_REPLAY_MAX_SANITIZE,
+		get_header_item,
 	};
 	struct text_list json = {
 		"sanitize.json_fields", &san->json_fields[0][0],
-		sizeof(san->json_fields[0]), st_yaml_get_string,
+		sizeof(san->json_fields[0]), ST_REPLAY_MAX_SANITIZE,
+		st_yaml_get_string,
 	};
 	struct text_list patterns = {
 		"sanitize.patterns", &san->patterns[0][0],
-		sizeof(san->patterns[0]), get_pattern,
+		sizeof(san->patterns[0]), ST_REPLAY_MAX_SANITIZE, get_pattern,
 	};
 	yaml_node_t *v;
 	int ret = st_yaml_check_mapping(y, node, "sanitize", keys);
@@ -515,18 +637,298 @@ load_capture(struct st_yaml *y, yaml_node_t *node,
 	return ret;
 }
 
+/* A section of numbers only (limits, compare.gate), into @p base. */
 static int
-load_limits(struct st_yaml *y, yaml_node_t *node,
-	    struct st_replay_limits_conf *l)
+load_number_section(struct st_yaml *y, yaml_node_t *node, const char *section,
+		    const struct number_key *numbers, size_t nb, void *base,
+		    int *line)
 {
 	static const char *const others[] = { NULL };
-	int ret = check_section(y, node, "limits", limits_numbers,
-				ST_DIM(limits_numbers), others);
+	int ret = check_section(y, node, section, numbers, nb, others);
 
-	l->line = st_yaml_line(node);
+	*line = st_yaml_line(node);
 	if (ret == 0)
-		ret = load_numbers(y, node, "limits", limits_numbers,
-				   ST_DIM(limits_numbers), l);
+		ret = load_numbers(y, node, section, numbers, nb, base);
+	return ret;
+}
+
+/* Length of the key at @p s that diff.h writes after ".", or 0. */
+static size_t
+ident_len(const char *s)
+{
+	size_t n = 0;
+
+	if (!isalpha((unsigned char)s[0]) && s[0] != '_')
+		return 0;
+	while (isalnum((unsigned char)s[n]) || s[n] == '_')
+		n++;
+	return n;
+}
+
+/*
+ * The closing quote of the JSON string whose text starts at @p s, or NULL
+ * when it has none or holds what JSON refuses (a control character, an
+ * unknown escape). *@p escaped tells whether it has an escape.
+ */
+static const char *
+json_string_end(const char *s, bool *escaped)
+{
+	unsigned int i;
+
+	for (*escaped = false; *s != '"'; s++) {
+		if ((unsigned char)*s < 0x20)
+			return NULL;
+		if (*s != '\\')
+			continue;
+		*escaped = true;
+		s++;
+		if (*s == 'u') {
+			for (i = 1; i <= 4; i++)
+				if (!isxdigit((unsigned char)s[i]))
+					return NULL;
+			s += 4;
+		} else if (*s == '\0' || strchr("\"\\/bfnrt", *s) == NULL) {
+			return NULL;
+		}
+	}
+	return s;
+}
+
+/*
+ * A rule's JSON path, stored as st_diff_answers() writes paths so that
+ * the two compare as strings: "$", then .key, ["key"] (JSON-escaped) or
+ * [*]; a quoted key that needs no quotes is stored as .key.
+ */
+static int
+get_json_path(struct st_yaml *y, yaml_node_t *node, const char *where,
+	      char *out, size_t size)
+{
+	const char *text = st_yaml_scalar(node), *end;
+	char *r, *w;
+	bool escaped;
+	size_t n;
+	int ret = st_yaml_get_string(y, node, where, out, size);
+
+	if (ret < 0)
+		return ret;
+	if (out[0] != '$')
+		return st_yaml_fail(y, st_yaml_line(node),
+				    "%s: '%s' does not start with '$'", where,
+				    text);
+	/* Rewritten in place: a path only gets shorter, so r runs on text
+	 * not yet written over, at the same offset as in text. */
+	for (r = w = out + 1; *r != '\0';) {
+		if (*r == '.' && (n = ident_len(r + 1)) > 0) {
+			memmove(w, r, n + 1);
+			w += n + 1;
+			r += n + 1;
+		} else if (strncmp(r, "[*]", 3) == 0) {
+			memmove(w, r, 3);
+			w += 3;
+			r += 3;
+		} else if (strncmp(r, "[\"", 2) == 0 &&
+			   (end = json_string_end(r + 2, &escaped)) != NULL &&
+			   end[1] == ']') {
+			n = (size_t)(end - (r + 2));
+			if (!escaped && n > 0 && ident_len(r + 2) == n) {
+				*w++ = '.';
+				memmove(w, r + 2, n);
+				w += n;
+			} else {
+				memmove(w, r, n + 4);
+				w += n + 4;
+			}
+			r += n + 4;
+		} else if (r[0] == '[' &&
+			   (isdigit((unsigned char)r[1]) || r[1] == '-')) {
+			return st_yaml_fail(y, st_yaml_line(node),
+					    "%s: '%s': every array index is "
+					    "written [*] (a rule covers every "
+					    "element)",
+					    where, text);
+		} else {
+			return st_yaml_fail(y, st_yaml_line(node),
+					    "%s: '%s': .key, [\"key\"] or [*] "
+					    "expected after '%.*s' (a key of "
+					    "more than letters, digits and _ "
+					    "is written [\"key\"])",
+					    where, text, (int)(r - out), text);
+		}
+	}
+	*w = '\0';
+	return 0;
+}
+
+/* A route's name: its index in @p routes. */
+static int
+get_route(struct st_yaml *y, yaml_node_t *node, const char *where,
+	  const struct st_config *routes, int *route)
+{
+	const char *name;
+	unsigned int i;
+	int ret = st_yaml_get_scalar(y, node, where, &name);
+
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < routes->nb_routes; i++)
+		if (strcmp(routes->routes[i].name, name) == 0) {
+			*route = (int)i;
+			return 0;
+		}
+	return st_yaml_fail(y, st_yaml_line(node), "%s: no route named '%s'",
+			    where, name);
+}
+
+/* What a rule covers: a JSON path or a header, on one route or all. */
+static int
+load_noise_target(struct st_yaml *y, yaml_node_t *node, const char *where,
+		  const struct st_config *routes,
+		  struct st_replay_noise_rule *rule)
+{
+	char key[48];
+	yaml_node_t *v, *path = st_yaml_lookup(y, node, "path"),
+			*header = st_yaml_lookup(y, node, "header");
+	int ret;
+
+	if (path != NULL && header != NULL)
+		return st_yaml_fail(y, st_yaml_line(header),
+				    "%s: give path (line %d) or header, not "
+				    "both",
+				    where, st_yaml_line(path));
+	if (path == NULL && header == NULL)
+		return st_yaml_fail(y, rule->line,
+				    "%s: 'path' or 'header' is required",
+				    where);
+	rule->header = header != NULL;
+	if (path != NULL)
+		ret = get_json_path(y, path,
+				    key_where(key, sizeof(key), where, "path"),
+				    rule->path, sizeof(rule->path));
+	else
+		ret = st_yaml_get_header_name(y, header,
+					      key_where(key, sizeof(key), where,
+							"header"),
+					      rule->path);
+	rule->route = -1;
+	if (ret == 0 && (v = st_yaml_lookup(y, node, "route")) != NULL)
+		ret = get_route(y, v,
+				key_where(key, sizeof(key), where, "route"),
+				routes, &rule->route);
+	return ret;
+}
+
+/* The one action of a rule. */
+static int
+load_noise_action(struct st_yaml *y, yaml_node_t *node, const char *where,
+		  struct st_replay_noise_rule *rule)
+{
+	char given[64] = "", key[48];
+	yaml_node_t *v = NULL, *found;
+	unsigned int a, nb = 0;
+	bool on;
+	int ret;
+
+	for (a = 0; a < ST_DIM(noise_actions); a++) {
+		found = st_yaml_lookup(y, node, noise_actions[a]);
+		if (found == NULL)
+			continue;
+		st_yaml_list_append(given, sizeof(given), noise_actions[a]);
+		rule->action = (enum st_replay_noise_action)a;
+		v = found;
+		nb++;
+	}
+	if (nb == 0)
+		return st_yaml_fail(y, rule->line,
+				    "%s: no action: give ignore, presence, "
+				    "tolerance or pattern",
+				    where);
+	if (nb > 1)
+		return st_yaml_fail(y, rule->line,
+				    "%s: one action per rule; this one has %s",
+				    where, given);
+	key_where(key, sizeof(key), where, noise_actions[rule->action]);
+	if (rule->action == ST_NOISE_TOLERANCE)
+		return st_yaml_get_number(y, v, key, 0, MAX_TOLERANCE,
+					  &rule->tolerance);
+	/* A pattern compares values: one that matches "" is of use. */
+	if (rule->action == ST_NOISE_PATTERN)
+		return get_regex(y, v, key, rule->pattern,
+				 sizeof(rule->pattern), false);
+	ret = st_yaml_get_bool(y, v, key, &on);
+	if (ret == 0 && !on)
+		ret = st_yaml_fail(y, st_yaml_line(v),
+				   "%s: must be true (leave the rule out "
+				   "instead)",
+				   key);
+	return ret;
+}
+
+static int
+load_noise_rule(struct st_yaml *y, yaml_node_t *node, unsigned int idx,
+		void *arg)
+{
+	static const char *const keys[] = { "path",	"header",
+					    "route",	"ignore",
+					    "presence", "tolerance",
+					    "pattern",	NULL };
+	struct st_replay_conf *conf = arg;
+	struct st_replay_noise_rule *rule = &conf->compare.noise[idx];
+	const struct st_replay_noise_rule *o;
+	char where[32];
+	unsigned int i;
+	int ret;
+
+	snprintf(where, sizeof(where), "compare.noise[%u]", idx);
+	ret = st_yaml_check_mapping(y, node, where, keys);
+	if (ret < 0)
+		return ret;
+	rule->line = st_yaml_line(node);
+	ret = load_noise_target(y, node, where, &conf->routes, rule);
+	if (ret == 0)
+		ret = load_noise_action(y, node, where, rule);
+	/* Two actions on one thing: which one holds would be a guess. */
+	for (i = 0; ret == 0 && i < idx; i++) {
+		o = &conf->compare.noise[i];
+		if (o->header == rule->header && o->route == rule->route &&
+		    strcmp(o->path, rule->path) == 0)
+			ret = st_yaml_fail(y, rule->line,
+					   "%s: '%s' has a rule already (line "
+					   "%d)",
+					   where, rule->path, o->line);
+	}
+	return ret;
+}
+
+/* compare; after the routes, which noise rules name. */
+static int
+load_compare(struct st_yaml *y, yaml_node_t *node, struct st_replay_conf *conf)
+{
+	static const char *const others[] = { "headers", "noise", "gate",
+					      NULL };
+	struct st_replay_compare_conf *c = &conf->compare;
+	struct text_list headers = {
+		"compare.headers", &c->headers[0][0], sizeof(c->headers[0]),
+		ST_REPLAY_MAX_COMPARE_HEADERS, get_header_item,
+	};
+	yaml_node_t *v;
+	int ret = check_section(y, node, "compare", compare_numbers,
+				ST_DIM(compare_numbers), others);
+
+	c->line = st_yaml_line(node);
+	if (ret == 0)
+		ret = load_text_list(y, node, "headers", &headers,
+				     &c->nb_headers);
+	if (ret == 0)
+		ret = load_numbers(y, node, "compare", compare_numbers,
+				   ST_DIM(compare_numbers), c);
+	if (ret == 0 && (v = st_yaml_lookup(y, node, "noise")) != NULL)
+		ret = st_yaml_load_list(y, v, "compare.noise",
+					ST_REPLAY_MAX_NOISE, &c->nb_noise,
+					load_noise_rule, conf);
+	if (ret == 0 && (v = st_yaml_lookup(y, node, "gate")) != NULL)
+		ret = load_number_section(y, v, "compare.gate", gate_numbers,
+					  ST_DIM(gate_numbers), &c->gate,
+					  &c->gate.line);
 	return ret;
 }
 
@@ -565,13 +967,29 @@ mark_replayed(struct st_replay_conf *conf, bool all)
 			conf->replayed |= 1ull << i;
 }
 
+/* The secondary runs the primary's version: were it the shadow, every
+ * difference of the shadow would pass for noise. */
+static int
+check_secondary(struct st_yaml *y, yaml_node_t *node,
+		const struct st_replay_conf *conf)
+{
+	if (!conf->has_shadow ||
+	    strcmp(conf->shadow.url, conf->secondary.url) != 0)
+		return 0;
+	return st_yaml_fail(y, st_yaml_line(st_yaml_lookup(y, node, "url")),
+			    "secondary.url: '%s' is shadow.url too; the "
+			    "secondary runs the primary's version",
+			    conf->secondary.url);
+}
+
 static int
 load_root(struct st_yaml *y, yaml_node_t *root, struct st_replay_conf *conf)
 {
-	static const char *const keys[] = { "routes",  "routes_from",
-					    "http",    "shadow",
-					    "sanitize", "capture",
-					    "limits",  NULL };
+	static const char *const keys[] = { "routes",	 "routes_from",
+					    "http",	 "shadow",
+					    "secondary", "compare",
+					    "sanitize",	 "capture",
+					    "limits",	 NULL };
 	/* What routes_from takes from the appliance's file. */
 	static const char *const from_gives[] = { "routes", "http" };
 	yaml_node_t *v, *from;
@@ -597,14 +1015,26 @@ load_root(struct st_yaml *y, yaml_node_t *root, struct st_replay_conf *conf)
 	}
 	if (ret == 0 && (v = st_yaml_lookup(y, root, "http")) != NULL)
 		ret = st_config_load_http(y, v, &conf->routes);
-	if (ret == 0 && (v = st_yaml_lookup(y, root, "shadow")) != NULL)
-		ret = load_shadow(y, v, conf);
+	if (ret == 0 && (v = st_yaml_lookup(y, root, "shadow")) != NULL) {
+		conf->has_shadow = true;
+		ret = load_shadow(y, v, "shadow", &conf->shadow);
+	}
+	if (ret == 0 && (v = st_yaml_lookup(y, root, "secondary")) != NULL) {
+		conf->has_secondary = true;
+		ret = load_shadow(y, v, "secondary", &conf->secondary);
+		if (ret == 0)
+			ret = check_secondary(y, v, conf);
+	}
 	if (ret == 0 && (v = st_yaml_lookup(y, root, "sanitize")) != NULL)
 		ret = load_sanitize(y, v, &conf->sanitize);
 	if (ret == 0 && (v = st_yaml_lookup(y, root, "capture")) != NULL)
 		ret = load_capture(y, v, &conf->capture);
 	if (ret == 0 && (v = st_yaml_lookup(y, root, "limits")) != NULL)
-		ret = load_limits(y, v, &conf->limits);
+		ret = load_number_section(y, v, "limits", limits_numbers,
+					  ST_DIM(limits_numbers), &conf->limits,
+					  &conf->limits.line);
+	if (ret == 0 && (v = st_yaml_lookup(y, root, "compare")) != NULL)
+		ret = load_compare(y, v, conf);
 	return ret;
 }
 

@@ -102,6 +102,66 @@ struct st_replay_limits_conf {
 	int line;
 };
 
+/*
+ * A noise rule of the comparison: a difference it covers is not one. On
+ * a JSON path ("$.items[*].price": keys after ".", or ["key"] when they
+ * are not identifiers; every array index is [*]) a rule also covers what
+ * is below it; on a header, that header (lower case). A path is stored
+ * as diff.h writes paths, so the two compare as strings: a quoted key
+ * that needs no quotes ($["id"]) is stored as .key ($.id).
+ */
+enum st_replay_noise_action {
+	ST_NOISE_IGNORE,	/* never a difference */
+	ST_NOISE_PRESENCE,	/* equal when present on both sides */
+	ST_NOISE_TOLERANCE,	/* numbers equal within +-tolerance */
+	ST_NOISE_PATTERN,	/* values equal when both match pattern */
+};
+
+#define ST_REPLAY_MAX_NOISE 64
+#define ST_REPLAY_MAX_COMPARE_HEADERS 32
+#define ST_REPLAY_PATH_MAX 256	/* a rule's JSON path, with the NUL */
+
+struct st_replay_noise_rule {
+	int route;			/* index in routes.routes; -1: all */
+	bool header;			/* path is a header name */
+	char path[ST_REPLAY_PATH_MAX];	/* JSON path, or header name */
+	enum st_replay_noise_action action;
+	double tolerance;		/* TOLERANCE: >= 0 */
+	char pattern[ST_REGEX_MAX];	/* PATTERN: POSIX extended */
+	int line;
+};
+
+/* When a route fails the gate (compare.gate). */
+struct st_replay_gate_conf {
+	uint32_t min_exchanges;		/* judged below this: insufficient;
+					 * default 100 */
+	double max_p99_ratio;		/* shadow p99 / primary p99, 1.5 */
+	double min_p99_drift_ms;	/* and shadow - primary p99 over
+					 * this, default 1 ms */
+	double max_error_rate_delta;	/* shadow - primary error rate, a
+					 * fraction: default 0.01 */
+	double max_mismatch_rate;	/* exchanges with a difference that
+					 * is not noise, default 0.01 */
+	int line;
+};
+
+/* How answers are compared (compare). */
+struct st_replay_compare_conf {
+	/* header allow-list, lower case; default content-type, location,
+	 * cache-control, content-language, content-disposition, vary,
+	 * access-control-allow-origin, www-authenticate, allow */
+	unsigned int nb_headers;
+	char headers[ST_REPLAY_MAX_COMPARE_HEADERS][ST_HEADER_NAME_MAX];
+	unsigned int nb_noise;
+	struct st_replay_noise_rule noise[ST_REPLAY_MAX_NOISE];
+	uint32_t max_samples;		/* masked samples per difference,
+					 * 0..16, default 3 */
+	uint32_t max_differences;	/* distinct (kind, path) kept per
+					 * route, 1..1024, default 64 */
+	struct st_replay_gate_conf gate;
+	int line;
+};
+
 struct st_replay_conf {
 	char path[4096];
 	/* routes and http (ports, max_head_bytes) as the classifier reads
@@ -112,6 +172,12 @@ struct st_replay_conf {
 	uint64_t replayed;
 	bool has_shadow;		/* required unless --dry-run */
 	struct st_replay_shadow_conf shadow;
+	/* Optional: a second instance of the primary's version, asked the
+	 * same requests; where its answers differ from the primary's is
+	 * noise. Same keys as shadow; its url is not shadow.url. */
+	bool has_secondary;
+	struct st_replay_shadow_conf secondary;
+	struct st_replay_compare_conf compare;
 	struct st_replay_sanitize_conf sanitize;
 	struct st_replay_capture_conf capture;
 	struct st_replay_limits_conf limits;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of replay.yaml's loader (replay/conf.h): defaults, a file
- * with every key, routes_from, and errors that name the file, line and key.
+ * with every key, the secondary and the comparison, routes_from, and errors
+ * that name the file, line and key.
  * Files are written to a fresh directory, so that routes_from's relative
  * paths are resolved against it, not against the test's directory.
  */
@@ -142,6 +143,33 @@ masked(const struct st_replay_sanitize_conf *s, const char *text)
 }
 
 static void
+expect_compare_defaults(const struct st_replay_compare_conf *c)
+{
+	static const char *const headers[] = {
+		"content-type",	       "location",
+		"cache-control",       "content-language",
+		"content-disposition", "vary",
+		"access-control-allow-origin", "www-authenticate",
+		"allow",
+	};
+	unsigned int i;
+
+	assert_int_equal(c->nb_headers, sizeof(headers) / sizeof(headers[0]));
+	for (i = 0; i < c->nb_headers; i++)
+		assert_string_equal(c->headers[i], headers[i]);
+	assert_int_equal(c->nb_noise, 0);
+	assert_int_equal(c->max_samples, 3);
+	assert_int_equal(c->max_differences, 64);
+	assert_int_equal(c->gate.min_exchanges, 100);
+	assert_true(c->gate.max_p99_ratio == 1.5);
+	assert_true(c->gate.min_p99_drift_ms == 1.0);
+	assert_true(c->gate.max_error_rate_delta == 0.01);
+	assert_true(c->gate.max_mismatch_rate == 0.01);
+	assert_int_equal(c->line, 0);
+	assert_int_equal(c->gate.line, 0);
+}
+
+static void
 test_defaults(void **state)
 {
 	static struct load l;
@@ -164,6 +192,14 @@ test_defaults(void **state)
 	assert_int_equal(c->shadow.max_in_flight, 256);
 	assert_string_equal(c->shadow.mark_header, "x-shadowtap-replay");
 	assert_string_equal(c->shadow.mark_value, "1");
+	/* The secondary is a service like the shadow, with its defaults. */
+	assert_false(c->has_secondary);
+	assert_int_equal(c->secondary.timeout_ms, 5000);
+	assert_int_equal(c->secondary.connections, 8);
+	assert_int_equal(c->secondary.max_in_flight, 256);
+	assert_string_equal(c->secondary.mark_header, "x-shadowtap-replay");
+
+	expect_compare_defaults(&c->compare);
 
 	assert_int_equal(c->sanitize.nb_drop_headers, 2);
 	assert_string_equal(c->sanitize.drop_headers[0], "authorization");
@@ -333,6 +369,207 @@ test_mirror_and_percent_ignored(void **state)
 	assert_string_equal(l.conf.shadow.host, "shadow.internal");
 }
 
+static const char compare_yaml[] =
+	"compare:\n"						/* 1 */
+	"  headers: [Content-Type, location, X-Version]\n"	/* 2 */
+	"  max_samples: 0\n"					/* 3 */
+	"  max_differences: 1024\n"				/* 4 */
+	"  noise:\n"						/* 5 */
+	"    - path: $.request_id\n"				/* 6 */
+	"      ignore: true\n"					/* 7 */
+	"    - header: ETag\n"					/* 8 */
+	"      presence: true\n"				/* 9 */
+	"    - path: $.items[*].price\n"			/* 10 */
+	"      tolerance: 0.01\n"				/* 11 */
+	"      route: pages\n"					/* 12 */
+	"    - path: '$[\"updated_at\"]'\n"			/* 13 */
+	"      pattern: '^[0-9]{4}-'\n"				/* 14 */
+	"    - path: '$[\"a b\"][*][\"x\\\"y\"]._z9[\"\"]'\n"	/* 15 */
+	"      route: api\n"					/* 16 */
+	"      pattern: '.*'\n"					/* 17 */
+	"    - {path: $, tolerance: 0}\n"			/* 18 */
+	"    - {path: $.request_id, route: api, ignore: true}\n"	/* 19 */
+	"  gate:\n"						/* 20 */
+	"    min_exchanges: 1000000000\n"			/* 21 */
+	"    max_p99_ratio: 1\n"				/* 22 */
+	"    min_p99_drift_ms: 0.5\n"				/* 23 */
+	"    max_error_rate_delta: 0\n"				/* 24 */
+	"    max_mismatch_rate: 1\n"				/* 25 */
+	/* After compare: routes are resolved whatever the order. */
+	"routes:\n"						/* 26 */
+	"  - {name: api, match: {path: ^/api/}}\n"		/* 27 */
+	"  - {name: pages, match: {}}\n"			/* 28 */
+	"shadow: {url: 'http://127.0.0.1:8081'}\n"		/* 29 */
+	"secondary:\n"						/* 30 */
+	"  url: http://127.0.0.2:80\n"				/* 31 */
+	"  host: primary.internal\n"				/* 32 */
+	"  timeout_ms: 100\n";					/* 33 */
+
+static void
+test_compare(void **state)
+{
+	static struct load l;
+	const struct st_replay_compare_conf *c = &l.conf.compare;
+	const struct st_replay_noise_rule *n = c->noise;
+
+	(void)state;
+	load_yaml(&l, compare_yaml);
+	expect_loaded(&l);
+	assert_int_equal(c->line, 2);
+	assert_int_equal(c->nb_headers, 3);
+	assert_string_equal(c->headers[0], "content-type");
+	assert_string_equal(c->headers[1], "location");
+	assert_string_equal(c->headers[2], "x-version");
+	assert_int_equal(c->max_samples, 0);
+	assert_int_equal(c->max_differences, 1024);
+
+	assert_int_equal(c->nb_noise, 7);
+	assert_false(n[0].header);
+	assert_string_equal(n[0].path, "$.request_id");
+	assert_int_equal(n[0].action, ST_NOISE_IGNORE);
+	assert_int_equal(n[0].route, -1);
+	assert_int_equal(n[0].line, 6);
+	assert_true(n[1].header);
+	assert_string_equal(n[1].path, "etag");
+	assert_int_equal(n[1].action, ST_NOISE_PRESENCE);
+	assert_int_equal(n[1].line, 8);
+	assert_string_equal(n[2].path, "$.items[*].price");
+	assert_int_equal(n[2].action, ST_NOISE_TOLERANCE);
+	assert_true(n[2].tolerance == 0.01);
+	assert_int_equal(n[2].route, 1);
+	/* Stored as the differ writes paths: no quotes an identifier
+	 * does not need, the others kept as written. */
+	assert_string_equal(n[3].path, "$.updated_at");
+	assert_int_equal(n[3].action, ST_NOISE_PATTERN);
+	assert_string_equal(n[3].pattern, "^[0-9]{4}-");
+	assert_string_equal(n[4].path, "$[\"a b\"][*][\"x\\\"y\"]._z9[\"\"]");
+	assert_int_equal(n[4].route, 0);
+	assert_int_equal(n[4].line, 15);
+	/* A pattern compares values: one matching "" is allowed here. */
+	assert_string_equal(n[4].pattern, ".*");
+	assert_string_equal(n[5].path, "$");
+	assert_int_equal(n[5].action, ST_NOISE_TOLERANCE);
+	assert_true(n[5].tolerance == 0.0);
+	assert_int_equal(n[5].line, 18);
+	/* The same path again, for one route only. */
+	assert_string_equal(n[6].path, "$.request_id");
+	assert_int_equal(n[6].route, 0);
+
+	assert_int_equal(c->gate.line, 21);
+	assert_int_equal(c->gate.min_exchanges, 1000000000);
+	assert_true(c->gate.max_p99_ratio == 1.0);
+	assert_true(c->gate.min_p99_drift_ms == 0.5);
+	assert_true(c->gate.max_error_rate_delta == 0.0);
+	assert_true(c->gate.max_mismatch_rate == 1.0);
+
+	assert_true(l.conf.has_shadow);
+	assert_true(l.conf.has_secondary);
+	assert_int_equal(l.conf.secondary.line, 31);
+	assert_string_equal(l.conf.secondary.url, "http://127.0.0.2:80");
+	assert_int_equal(l.conf.secondary.host_mode, ST_REPLAY_HOST_SET);
+	assert_string_equal(l.conf.secondary.host, "primary.internal");
+	assert_int_equal(l.conf.secondary.timeout_ms, 100);
+	/* Keys left out take the defaults, not the shadow's values. */
+	assert_int_equal(l.conf.secondary.connections, 8);
+	assert_string_equal(l.conf.shadow.url, "http://127.0.0.1:8081");
+	assert_int_equal(l.conf.shadow.host_mode, ST_REPLAY_HOST_KEEP);
+	assert_int_equal(l.conf.shadow.timeout_ms, 5000);
+}
+
+/* Sections given partly: what is left out keeps its default. */
+static void
+test_compare_partial(void **state)
+{
+	static struct load l;
+	const struct st_replay_compare_conf *c = &l.conf.compare;
+
+	(void)state;
+	load_yaml(&l, "compare:\n"
+		      "  headers: []\n"
+		      "  gate:\n"
+		      "    max_mismatch_rate: 0.05\n");
+	expect_loaded(&l);
+	assert_int_equal(c->nb_headers, 0);
+	assert_int_equal(c->max_samples, 3);
+	assert_int_equal(c->gate.line, 4);
+	assert_true(c->gate.max_mismatch_rate == 0.05);
+	assert_int_equal(c->gate.min_exchanges, 100);
+	assert_true(c->gate.max_p99_ratio == 1.5);
+	assert_false(l.conf.has_secondary);
+
+	load_yaml(&l, "compare: {max_samples: 16}\n");
+	expect_loaded(&l);
+	assert_int_equal(c->max_samples, 16);
+	assert_int_equal(c->nb_headers, 9);
+}
+
+/* Write @p nb items "PREFIX<i>SUFFIX" after @p head into @p buf. */
+static void
+make_list(char *buf, size_t size, const char *head, const char *prefix,
+	  const char *suffix, unsigned int nb)
+{
+	size_t len = (size_t)snprintf(buf, size, "%s", head);
+	unsigned int i;
+
+	for (i = 0; i < nb; i++) {
+		len += (size_t)snprintf(buf + len, size - len, "%s%u%s",
+					prefix, i, suffix);
+		assert_true(len < size);
+	}
+}
+
+/* The bounds of the lists: the last item allowed, one more refused. */
+static void
+test_compare_bounds(void **state)
+{
+	static struct load l;
+	static char yaml[8192];
+
+	(void)state;
+	make_list(yaml, sizeof(yaml), "compare:\n  headers:\n", "    - x-h",
+		  "\n", ST_REPLAY_MAX_COMPARE_HEADERS);
+	load_yaml(&l, yaml);
+	expect_loaded(&l);
+	assert_int_equal(l.conf.compare.nb_headers,
+			 ST_REPLAY_MAX_COMPARE_HEADERS);
+	make_list(yaml, sizeof(yaml), "compare:\n  headers:\n", "    - x-h",
+		  "\n", ST_REPLAY_MAX_COMPARE_HEADERS + 1);
+	load_yaml(&l, yaml);
+	expect_failure(&l, ST_REPLAY_MAX_COMPARE_HEADERS + 3,
+		       (const char *const[3]){ "at most 32 compare.headers" });
+
+	make_list(yaml, sizeof(yaml), "compare:\n  noise:\n",
+		  "    - {ignore: true, path: $.f", "}\n", ST_REPLAY_MAX_NOISE);
+	load_yaml(&l, yaml);
+	expect_loaded(&l);
+	assert_int_equal(l.conf.compare.nb_noise, ST_REPLAY_MAX_NOISE);
+	assert_string_equal(l.conf.compare.noise[63].path, "$.f63");
+	make_list(yaml, sizeof(yaml), "compare:\n  noise:\n",
+		  "    - {ignore: true, path: $.f", "}\n",
+		  ST_REPLAY_MAX_NOISE + 1);
+	load_yaml(&l, yaml);
+	expect_failure(&l, ST_REPLAY_MAX_NOISE + 3,
+		       (const char *const[3]){ "at most 64 compare.noise" });
+
+	/* A path of ST_REPLAY_PATH_MAX - 1 characters, then one more. */
+	memset(yaml, 0, sizeof(yaml));
+	strcpy(yaml, "compare: {noise: [{ignore: true, path: $.");
+	memset(yaml + strlen(yaml), 'a', ST_REPLAY_PATH_MAX - 3);
+	strcat(yaml, "}]}\n");
+	load_yaml(&l, yaml);
+	expect_loaded(&l);
+	assert_int_equal(strlen(l.conf.compare.noise[0].path),
+			 ST_REPLAY_PATH_MAX - 1);
+	memset(yaml, 0, sizeof(yaml));
+	strcpy(yaml, "compare: {noise: [{ignore: true, path: $.");
+	memset(yaml + strlen(yaml), 'a', ST_REPLAY_PATH_MAX - 2);
+	strcat(yaml, "}]}\n");
+	load_yaml(&l, yaml);
+	expect_failure(&l, 1,
+		       (const char *const[3]){ "compare.noise[0].path",
+					       "longer than 255 characters" });
+}
+
 static const char appliance_yaml[] =
 	"ports: {client: 0, server: 1}\n"
 	"mirrors:\n"
@@ -363,8 +600,12 @@ test_routes_from(void **state)
 	/* Relative to the replay file's directory, whatever the working
 	 * directory is. */
 	load_file(&l, "routes_from: appliance.yaml\n"
-		      "shadow: {url: 'http://[::1]:9000'}\n");
+		      "shadow: {url: 'http://[::1]:9000'}\n"
+		      "compare:\n"
+		      "  noise: [{path: $.x, route: api, ignore: true}]\n");
 	expect_loaded(&l);
+	/* Noise rules name the routes of that file. */
+	assert_int_equal(l.conf.compare.noise[0].route, 1);
 	snprintf(appliance, sizeof(appliance), "%s/appliance.yaml", l.dir);
 	assert_string_equal(routes->path, appliance);
 	assert_int_equal(routes->nb_routes, 2);
@@ -453,6 +694,157 @@ static const struct {
      3,
      {"shadow.connections", "out of range 1..1024"}},
 
+    /* secondary: the checks of shadow, under its own name */
+    {"secondary:\n  connections: 2\n", 2, {"secondary: 'url' is required"}},
+    {"secondary:\n  url: http://h\n  timeout: 5\n",
+     3,
+     {"secondary: unknown key 'timeout'"}},
+    {"secondary:\n  url: ftp://h/x\n",
+     2,
+     {"secondary.url", "'ftp://h/x'", "http:// or https://"}},
+    {"secondary:\n  url: http://h\n  host: a\n  host_suffix: -b\n",
+     4,
+     {"secondary: give host (line 3) or host_suffix, not both"}},
+    {"secondary:\n  url: http://h\n  host_suffix: a b\n",
+     3,
+     {"secondary.host_suffix", "spaces"}},
+    {"secondary:\n  url: http://h\n  mark_header: 'x replay'\n",
+     3,
+     {"secondary.mark_header", "not a header name"}},
+    {"secondary:\n  url: http://h\n  max_in_flight: 0\n",
+     3,
+     {"secondary.max_in_flight", "out of range 1..1000000"}},
+    {"shadow: {url: 'http://h:1'}\nsecondary:\n  url: http://h:1\n",
+     3,
+     {"secondary.url", "'http://h:1' is shadow.url too"}},
+
+    /* compare */
+    {"compare:\n  max_sample: 3\n",
+     2,
+     {"compare: unknown key 'max_sample'"}},
+    {"compare:\n  max_samples: 17\n",
+     2,
+     {"compare.max_samples", "out of range 0..16"}},
+    {"compare:\n  max_differences: 0\n",
+     2,
+     {"compare.max_differences", "out of range 1..1024"}},
+    {"compare:\n  headers: [content-type, Content-Type]\n",
+     2,
+     {"compare.headers", "'content-type' is listed twice"}},
+    {"compare:\n  headers: ['a:b']\n",
+     2,
+     {"compare.headers", "'a:b' is not a header name"}},
+    {"compare:\n  noise: {path: $.a}\n",
+     2,
+     {"compare.noise must be a list"}},
+    {"compare:\n  gate: 5\n", 2, {"compare.gate must be a mapping"}},
+
+    /* compare.gate */
+    {"compare:\n  gate:\n    max_p99: 2\n",
+     3,
+     {"compare.gate: unknown key 'max_p99'"}},
+    {"compare:\n  gate:\n    min_exchanges: 0\n",
+     3,
+     {"compare.gate.min_exchanges", "out of range 1..1000000000"}},
+    {"compare:\n  gate:\n    min_exchanges: 1.5\n",
+     3,
+     {"compare.gate.min_exchanges", "not a whole number"}},
+    {"compare:\n  gate:\n    max_p99_ratio: 0.9\n",
+     3,
+     {"compare.gate.max_p99_ratio", "out of range 1..1000"}},
+    {"compare:\n  gate:\n    min_p99_drift_ms: -1\n",
+     3,
+     {"compare.gate.min_p99_drift_ms", "out of range 0..3600000"}},
+    {"compare:\n  gate:\n    max_error_rate_delta: 5\n",
+     3,
+     {"compare.gate.max_error_rate_delta", "out of range 0..1",
+      "(a fraction: 0.01 is 1%)"}},
+    {"compare:\n  gate:\n    max_mismatch_rate: 1%\n",
+     3,
+     {"compare.gate.max_mismatch_rate", "'1%' is not a number",
+      "(a fraction: 0.01 is 1%)"}},
+
+    /* compare.noise */
+    {"compare:\n  noise:\n    - path: $.a\n      ignore: true\n"
+     "      when: always\n",
+     5,
+     {"compare.noise[0]: unknown key 'when'"}},
+    {"compare:\n  noise:\n    - {path: $.a, ignore: true}\n"
+     "    - path: $.b\n      ignore: true\n      tolerance: 1\n",
+     4,
+     {"compare.noise[1]: one action per rule", "ignore, tolerance"}},
+    {"compare:\n  noise:\n    - {path: $.a}\n",
+     3,
+     {"compare.noise[0]: no action", "ignore, presence, tolerance or "
+				     "pattern"}},
+    {"compare:\n  noise:\n    - path: $.a\n      ignore: false\n",
+     4,
+     {"compare.noise[0].ignore: must be true"}},
+    {"compare:\n  noise:\n    - path: $.a\n      presence: yes\n",
+     4,
+     {"compare.noise[0].presence", "'yes' is not true or false"}},
+    {"compare:\n  noise:\n    - path: $.a\n      tolerance: -0.5\n",
+     4,
+     {"compare.noise[0].tolerance", "-0.5 is out of range 0.."}},
+    {"compare:\n  noise:\n    - path: $.a\n      pattern: '(x'\n",
+     4,
+     {"compare.noise[0].pattern", "'(x'"}},
+    {"compare:\n  noise:\n    - path: $.a\n      header: etag\n"
+     "      ignore: true\n",
+     4,
+     {"compare.noise[0]: give path (line 3) or header, not both"}},
+    {"compare:\n  noise:\n    - ignore: true\n",
+     3,
+     {"compare.noise[0]: 'path' or 'header' is required"}},
+    {"compare:\n  noise:\n    - header: 'a b'\n      ignore: true\n",
+     3,
+     {"compare.noise[0].header", "'a b' is not a header name"}},
+    {"compare:\n  noise:\n    - path: $.items[3].price\n"
+     "      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "'$.items[3].price'",
+      "every array index is written [*]"}},
+    {"compare:\n  noise:\n    - path: $.items[-1]\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "every array index is written [*]"}},
+    {"compare:\n  noise:\n    - path: items.price\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "'items.price' does not start with '$'"}},
+    {"compare:\n  noise:\n    - path: $.a..b\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "'$.a..b'", "expected after '$.a'"}},
+    {"compare:\n  noise:\n    - path: $.content-type\n"
+     "      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "expected after '$.content'"}},
+    {"compare:\n  noise:\n    - path: $items\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "expected after '$'"}},
+    {"compare:\n  noise:\n    - path: '$.a[\"b]'\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "expected after '$.a'"}},
+    {"compare:\n  noise:\n    - path: '$[\"a\\qb\"]'\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "expected after '$'"}},
+    {"compare:\n  noise:\n    - path: $.a[*\n      ignore: true\n",
+     3,
+     {"compare.noise[0].path", "expected after '$.a'"}},
+    {"routes:\n  - {name: api, match: {}}\ncompare:\n  noise:\n"
+     "    - path: $.a\n      route: apy\n      ignore: true\n",
+     6,
+     {"compare.noise[0].route: no route named 'apy'"}},
+    {"compare:\n  noise:\n    - {path: $.a, route: api, ignore: true}\n",
+     3,
+     {"compare.noise[0].route: no route named 'api'"}},
+    {"compare:\n  noise:\n    - {path: $.a, ignore: true}\n"
+     "    - {path: '$[\"a\"]', presence: true}\n",
+     4,
+     {"compare.noise[1]: '$.a' has a rule already (line 3)"}},
+    {"compare:\n  noise:\n    - {header: ETag, ignore: true}\n"
+     "    - {header: etag, ignore: true}\n",
+     4,
+     {"compare.noise[1]: 'etag' has a rule already (line 3)"}},
+
     /* sanitize */
     {"sanitize:\n  patterns:\n    - 'ok[0-9]+'\n    - '(unclosed'\n",
      4,
@@ -529,6 +921,10 @@ test_example(void **state)
 	assert_true(l.conf.has_shadow);
 	assert_true(l.conf.routes.nb_routes > 0);
 	assert_true(l.conf.replayed != 0);
+	/* It shows noise rules, one of them for a route. */
+	assert_true(l.conf.compare.nb_noise > 0);
+	assert_true(l.conf.compare.line > 0);
+	assert_true(l.conf.compare.gate.line > 0);
 }
 
 int
@@ -538,6 +934,9 @@ main(void)
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_mirror_and_percent_ignored),
+		cmocka_unit_test(test_compare),
+		cmocka_unit_test(test_compare_partial),
+		cmocka_unit_test(test_compare_bounds),
 		cmocka_unit_test(test_routes_from),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_example),
