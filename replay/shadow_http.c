@@ -109,6 +109,41 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * When the answer's first bytes reached this host, on the monotonic clock:
+ * the kernel's receive stamp (SO_TIMESTAMPNS, realtime) of what @p msg
+ * read, moved onto CLOCK_MONOTONIC. Waking up to read is late by however
+ * busy the replay was (reading a capture, comparing answers): a shadow
+ * timed by it would look slower the busier the replay, while the primary
+ * is timed by capture stamps. Without a stamp, now.
+ */
+static uint64_t
+arrival_ns(struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+	struct timespec real;
+	uint64_t now = now_ns(), stamp_ns, real_ns;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		struct timespec stamp;
+
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		memcpy(&stamp, CMSG_DATA(cm), sizeof(stamp));
+		clock_gettime(CLOCK_REALTIME, &real);
+		stamp_ns = (uint64_t)stamp.tv_sec * 1000000000ull +
+			   (uint64_t)stamp.tv_nsec;
+		real_ns = (uint64_t)real.tv_sec * 1000000000ull +
+			  (uint64_t)real.tv_nsec;
+		/* A stamp from the future (the clock was set) says nothing. */
+		return stamp_ns <= real_ns && real_ns - stamp_ns < now ?
+			       now - (real_ns - stamp_ns) :
+			       now;
+	}
+	return now;
+}
+
 static double
 ms_between(uint64_t from_ns, uint64_t to_ns)
 {
@@ -487,6 +522,8 @@ conn_open(struct st_shadow *s, struct hconn *c)
 	/* A request is one send(), its answer awaited: Nagle would only
 	 * hold back a request that did not fit in one segment. */
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Answers are timed by when they arrived (arrival_ns()). */
+	setsockopt(c->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof(one));
 	c->connecting = true;
 	if (connect(c->fd, a->ai_addr, a->ai_addrlen) == 0) {
 		c->connecting = false;
@@ -555,14 +592,31 @@ conn_read(struct st_shadow *s, struct hconn *c)
 	size_t n;
 
 	do {
-		r = recv(c->fd, t->rbuf, sizeof(t->rbuf), 0);
+		union {
+			char buf[CMSG_SPACE(sizeof(struct timespec))];
+			struct cmsghdr align;
+		} control;
+		struct iovec iov = { t->rbuf, sizeof(t->rbuf) };
+		struct msghdr msg = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = control.buf,
+			.msg_controllen = sizeof(control.buf),
+		};
+
+		r = recvmsg(c->fd, &msg, 0);
 		if (r < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				conn_broke(s, c, errno);
 			return;
 		}
-		if (r > 0 && x->received == 0)
-			x->first_ns = now_ns();
+		if (r > 0 && x->received == 0) {
+			x->first_ns = arrival_ns(&msg);
+			/* Sent and answered while the replay was away: the
+			 * answer cannot precede the request's last byte. */
+			if (x->first_ns < x->sent_ns)
+				x->first_ns = x->sent_ns;
+		}
 		x->received += (uint64_t)r;
 		/* 0 bytes tell the parser the input ended: that completes
 		 * an answer whose body runs to the close */
