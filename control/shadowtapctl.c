@@ -27,6 +27,10 @@
 
 #include <jansson.h>
 
+#include "compare_view.h"
+#include "judge.h"
+#include "report.h"
+
 #define PROG "shadowtapctl"
 #define DEFAULT_SOCKET "/run/shadowtap/ctl.sock"
 #define REPLY_TIMEOUT_MS 5000
@@ -104,6 +108,17 @@ usage(FILE *out)
 		"  watch [-n COUNT]              rates per port, route and "
 		"mirror, every second\n"
 		"  version\n"
+		"  compare [--json] [--gate] [--route NAME] [--html FILE] "
+		"[--from STATS]...\n"
+		"                                shadowtap-replay: primary "
+		"against shadow, per\n"
+		"                                route (a table; --gate: exit 1 "
+		"when a route\n"
+		"                                fails; --from: judge replay "
+		"stats files, merged,\n"
+		"                                without a socket)\n"
+		"  compare --reset               the replay's comparison starts "
+		"over\n"
 		"options:\n"
 		"  -s PATH   control socket (default " DEFAULT_SOCKET ")\n"
 		"  -H        human-readable output\n");
@@ -1025,6 +1040,182 @@ cmd_watch(struct ctl *ctl, const struct command *cmd, char **args,
 	return rc == CALL_INTERRUPTED ? EXIT_SUCCESS : rc;
 }
 
+/* compare's own options. */
+struct compare_opts {
+	bool json;
+	bool gate;
+	bool reset;
+	const char *route;
+	const char *html;
+	char **from;		/* stats files, nb_from of them */
+	int nb_from;
+};
+
+static int
+parse_compare(char **args, int nb_args, struct compare_opts *o)
+{
+	int i;
+
+	o->from = calloc((size_t)nb_args + 1, sizeof(*o->from));
+	if (o->from == NULL)
+		return usage_error("out of memory");
+	for (i = 0; i < nb_args; i++) {
+		const char *a = args[i];
+		bool has_value = i + 1 < nb_args;
+
+		if (strcmp(a, "--json") == 0)
+			o->json = true;
+		else if (strcmp(a, "--gate") == 0)
+			o->gate = true;
+		else if (strcmp(a, "--reset") == 0)
+			o->reset = true;
+		else if (strcmp(a, "--route") == 0 && has_value)
+			o->route = args[++i];
+		else if (strcmp(a, "--html") == 0 && has_value)
+			o->html = args[++i];
+		else if (strcmp(a, "--from") == 0 && has_value)
+			o->from[o->nb_from++] = args[++i];
+		else
+			return usage_error("compare: '%s'%s", a,
+					   strncmp(a, "--", 2) == 0 ?
+						   " needs a value or is "
+						   "unknown" :
+						   ": unknown option");
+	}
+	if (o->reset && (o->json || o->gate || o->route || o->html ||
+			 o->nb_from > 0))
+		return usage_error("compare --reset takes no other option");
+	return -1;
+}
+
+/* The judged document of replay stats files, merged. @return NULL after
+ * saying why on stderr. */
+static json_t *
+compare_from(char **files, int nb_files)
+{
+	json_t *doc = NULL;
+	char err[256];
+	int i, rc = 0;
+
+	for (i = 0; i < nb_files && rc == 0; i++) {
+		json_error_t jerr;
+		json_t *stats = json_load_file(files[i], 0, &jerr);
+		json_t *part = json_object_get(stats, "compare");
+
+		if (stats == NULL) {
+			fprintf(stderr, PROG ": %s:%d: %s\n", files[i],
+				jerr.line, jerr.text);
+			return json_decref(doc), NULL;
+		}
+		if (!json_is_object(part)) {
+			snprintf(err, sizeof(err), "no \"compare\" object "
+				 "(not a shadowtap-replay stats file)");
+			rc = -EINVAL;
+		} else if (doc == NULL) {
+			doc = json_deep_copy(part);
+			rc = doc != NULL ? st_compare_judge(doc, err,
+							    sizeof(err)) :
+					   -ENOMEM;
+		} else {
+			rc = st_compare_merge(doc, part, err, sizeof(err));
+		}
+		json_decref(stats);
+		if (rc != 0)
+			fprintf(stderr, PROG ": %s: %s\n", files[i],
+				rc == -ENOMEM ? "out of memory" : err);
+	}
+	if (rc != 0) {
+		json_decref(doc);
+		return NULL;
+	}
+	return doc;
+}
+
+static int
+write_html(const json_t *doc, const char *path)
+{
+	FILE *f = fopen(path, "w");
+	int rc = f != NULL ? st_report_write(doc, "shadowtap: primary against "
+					     "shadow", f) : -errno;
+
+	if (f != NULL && fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	if (rc != 0)
+		fprintf(stderr, PROG ": --html %s: %s\n", path,
+			strerror(-rc));
+	return rc;
+}
+
+/* Print what the options ask for. @return the exit status */
+static int
+show_compare(const json_t *doc, const struct compare_opts *o)
+{
+	const json_t *route = NULL, *r;
+	size_t i;
+
+	if (o->route != NULL) {
+		json_array_foreach(json_object_get(doc, "routes"), i, r)
+			if (strcmp(json_string_value(json_object_get(r, "name")),
+				   o->route) == 0)
+				route = r;
+		if (route == NULL) {
+			fprintf(stderr, PROG ": compare: no route '%s' (no "
+				"record of it yet?)\n", o->route);
+			return EXIT_REFUSED;
+		}
+	}
+	if (o->html != NULL && write_html(doc, o->html) != 0)
+		return EXIT_USAGE;
+	if (o->json)
+		print_json(route != NULL ? route : doc);
+	else if (route != NULL)
+		st_compare_view_route(doc, o->route, stdout);
+	else if (o->html == NULL)
+		st_compare_view_table(doc, stdout);
+	if (o->gate && strcmp(json_string_value(json_object_get(doc,
+								"verdict")),
+			      "fail") == 0)
+		return EXIT_REFUSED;
+	return EXIT_SUCCESS;
+}
+
+/** compare: the replay's comparison (or stats files'), its gate. */
+static int
+cmd_compare(struct ctl *ctl, const struct command *cmd, char **args,
+	    int nb_args)
+{
+	struct compare_opts o = { 0 };
+	json_t *reply = NULL, *doc;
+	int rc = parse_compare(args, nb_args, &o);
+
+	(void)cmd;
+	if (rc >= 0) {
+		free(o.from);
+		return rc;
+	}
+	if (o.reset) {
+		rc = ctl_call(ctl, request_of("compare_reset"), &reply);
+		if (rc == EXIT_SUCCESS)
+			puts("the comparison starts over");
+	} else if (o.nb_from > 0) {
+		doc = compare_from(o.from, o.nb_from);
+		rc = doc != NULL ? show_compare(doc, &o) : EXIT_USAGE;
+		json_decref(doc);
+	} else {
+		rc = ctl_call(ctl, request_of("compare"), &reply);
+		doc = json_object_get(reply, "compare");
+		if (rc == EXIT_SUCCESS && !json_is_object(doc)) {
+			print_unexpected(reply);
+			rc = EXIT_USAGE;
+		} else if (rc == EXIT_SUCCESS) {
+			rc = show_compare(doc, &o);
+		}
+	}
+	json_decref(reply);
+	free(o.from);
+	return rc == CALL_INTERRUPTED ? EXIT_USAGE : rc;
+}
+
 static const struct command commands[] = {
 	{ "stats", 0, 0, cmd_plain, print_stats_json, print_stats_table },
 	{ "show", 0, 0, cmd_plain, print_show, NULL },
@@ -1033,6 +1224,7 @@ static const struct command commands[] = {
 	{ "reload", 0, 0, cmd_plain, print_reload, NULL },
 	{ "watch", 0, 2, cmd_watch, NULL, NULL },
 	{ "version", 0, 0, cmd_plain, print_version, NULL },
+	{ "compare", 0, 64, cmd_compare, NULL, NULL },
 };
 
 /** The command called @p name, or NULL. */

@@ -32,6 +32,11 @@
 #define EXPIRE_PERIOD_NS 100000000ull
 /* How long st_engine_poll() waits while a file waits for room. */
 #define ROOM_POLL_MS 100
+/* With a secondary, the wait is on the shadow's connections and the
+ * caller's fds; the secondary's are looked at between slices this long
+ * while it has requests in flight. Its times may be this much late: they
+ * are shown, never judged (compare.h). */
+#define SECONDARY_SLICE_MS 1
 
 /* Records of requests that matched no route are counted here. */
 #define UNROUTED ST_MAX_ROUTES
@@ -60,10 +65,13 @@ struct pending {
 	char host[ST_REPLAY_HOST_MAX];
 	bool primary_done;
 	bool shadow_done;	/* answered, failed, or never sent */
+	bool secondary_done;	/* likewise; true without a secondary */
 	enum st_exchange_end primary_end;
 	enum st_record_outcome outcome;
+	enum st_record_outcome secondary_outcome;
 	struct kept_message primary;
 	struct kept_message shadow;
+	struct kept_message secondary;
 };
 
 struct route_counters {
@@ -75,13 +83,14 @@ struct st_engine {
 	struct st_engine_opts opts;
 	enum st_decap_mode decap_mode;
 	uint32_t keep_body_bytes;
-	uint32_t shadow_timeout_ms;
+	uint32_t finish_timeout_ms;	/* the longer of both clients' */
 	struct st_classifier *classifier;
 	struct st_classifier_scratch *scratch;
 	struct st_sanitizer *sanitizer;
 	struct st_exchange_parser *parser;
 	struct st_reasm *reasm;
 	struct st_shadow *shadow;
+	struct st_shadow *secondary;	/* NULL: none configured */
 	st_record_sink sink;
 	void *sink_arg;
 	struct pending *pendings;	/* list head */
@@ -171,6 +180,8 @@ pending_free(struct st_engine *e, struct pending *p)
 	free(p->primary.body);
 	free(p->shadow.field_bytes);
 	free(p->shadow.body);
+	free(p->secondary.field_bytes);
+	free(p->secondary.body);
 	free(p);
 }
 
@@ -191,10 +202,13 @@ emit(struct st_engine *e, struct pending *p)
 		.ts_ns = p->ts_ns,
 		.primary_end = p->primary_end,
 		.outcome = p->outcome,
+		.has_secondary = e->secondary != NULL,
+		.secondary_outcome = p->secondary_outcome,
 	};
 
 	message_view(&p->primary, &r.primary);
 	message_view(&p->shadow, &r.shadow);
+	message_view(&p->secondary, &r.secondary);
 	rc->records++;
 	rc->outcome[p->outcome]++;
 	e->sink(e->sink_arg, &r);
@@ -220,6 +234,22 @@ outcome_of(enum st_shadow_outcome o)
 	}
 }
 
+static bool
+all_done(const struct pending *p)
+{
+	return p->primary_done && p->shadow_done && p->secondary_done;
+}
+
+static void
+keep_answer(const struct st_engine *e, struct kept_message *k,
+	    const struct st_shadow_response *resp)
+{
+	if (resp->outcome == ST_SHADOW_ANSWERED)
+		keep_message(k, resp->status, resp->ttfb_ms, resp->fields,
+			     resp->nb_fields, resp->body, resp->body_len,
+			     resp->body_truncated, e->keep_body_bytes);
+}
+
 static void
 on_shadow_done(void *arg, void *user, const struct st_shadow_response *resp)
 {
@@ -227,20 +257,31 @@ on_shadow_done(void *arg, void *user, const struct st_shadow_response *resp)
 	struct pending *p = user;
 
 	p->outcome = outcome_of(resp->outcome);
-	if (resp->outcome == ST_SHADOW_ANSWERED)
-		keep_message(&p->shadow, resp->status, resp->ttfb_ms,
-			     resp->fields, resp->nb_fields, resp->body,
-			     resp->body_len, resp->body_truncated,
-			     e->keep_body_bytes);
+	keep_answer(e, &p->shadow, resp);
 	p->shadow_done = true;
-	if (p->primary_done)
+	if (all_done(p))
 		emit(e, p);
 }
 
-/* Hand a request to the shadow; the outcome when it is not taken. */
+static void
+on_secondary_done(void *arg, void *user,
+		  const struct st_shadow_response *resp)
+{
+	struct st_engine *e = arg;
+	struct pending *p = user;
+
+	p->secondary_outcome = outcome_of(resp->outcome);
+	keep_answer(e, &p->secondary, resp);
+	p->secondary_done = true;
+	if (all_done(p))
+		emit(e, p);
+}
+
+/* Hand a request to a client (the shadow or the secondary); the outcome
+ * when it is not taken. */
 static bool
-submit(struct st_engine *e, struct pending *p, const struct st_exchange *ex,
-       enum st_record_outcome *outcome)
+submit(struct st_engine *e, struct st_shadow *client, struct pending *p,
+       const struct st_exchange *ex, enum st_record_outcome *outcome)
 {
 	const struct st_http_request *req = &ex->req;
 	struct st_shadow_request sr = {
@@ -254,15 +295,15 @@ submit(struct st_engine *e, struct pending *p, const struct st_exchange *ex,
 		.conn_id = ex->conn_id,
 		.user = p,
 	};
-	int rc = st_shadow_submit(e->shadow, &sr);
+	int rc = st_shadow_submit(client, &sr);
 
 	/* A file waits for room: what a run replays must not depend on
 	 * how fast the shadow answered. The done() calls this poll makes
 	 * complete other pendings, never this one. */
 	while (rc == -EBUSY && e->opts.wait_for_room) {
-		if (st_shadow_poll(e->shadow, NULL, 0, ROOM_POLL_MS) < 0)
+		if (st_shadow_poll(client, NULL, 0, ROOM_POLL_MS) < 0)
 			break;
-		rc = st_shadow_submit(e->shadow, &sr);
+		rc = st_shadow_submit(client, &sr);
 	}
 	if (rc == 0)
 		return true;
@@ -313,6 +354,7 @@ on_request(void *arg, struct st_exchange *ex)
 	p->ts_ns = req->first_ns;
 	p->primary.ttfb_ms = -1;
 	p->shadow.ttfb_ms = -1;
+	p->secondary.ttfb_ms = -1;
 	snprintf(p->method, sizeof(p->method), "%s", req->method);
 	st_sanitize_text(e->sanitizer, req->target, strlen(req->target),
 			 p->target, sizeof(p->target));
@@ -337,7 +379,12 @@ on_request(void *arg, struct st_exchange *ex)
 	else if (e->opts.dry_run)
 		p->outcome = ST_RECORD_DRY_RUN;
 	else
-		p->shadow_done = !submit(e, p, ex, &p->outcome);
+		p->shadow_done = !submit(e, e->shadow, p, ex, &p->outcome);
+	/* The secondary is asked what the shadow was asked, no more. */
+	p->secondary_outcome = p->outcome;
+	p->secondary_done = e->secondary == NULL || p->shadow_done ||
+			    !submit(e, e->secondary, p, ex,
+				    &p->secondary_outcome);
 }
 
 static void
@@ -357,7 +404,7 @@ on_exchange_done(void *arg, struct st_exchange *ex, enum st_exchange_end how)
 			     ex->resp.body, ex->resp.body_len,
 			     ex->resp.body_truncated, e->keep_body_bytes);
 	p->primary_done = true;
-	if (p->shadow_done)
+	if (all_done(p))
 		emit(e, p);
 }
 
@@ -420,9 +467,22 @@ create_parts(struct st_engine *e, const struct st_replay_conf *conf,
 		return 0;
 	rc = st_shadow_create(&conf->shadow, e->sanitizer, e->keep_body_bytes,
 			      on_shadow_done, e, &e->shadow, why, sizeof(why));
-	if (rc != 0)
+	if (rc != 0) {
 		snprintf(err, errlen, "%s:%d: %s", conf->path,
 			 conf->shadow.line, why);
+		return rc;
+	}
+	if (!conf->has_secondary)
+		return 0;
+	rc = st_shadow_create(&conf->secondary, e->sanitizer,
+			      e->keep_body_bytes, on_secondary_done, e,
+			      &e->secondary, why, sizeof(why));
+	/* The client names its keys "shadow.KEY": these are not. */
+	if (rc != 0)
+		snprintf(err, errlen, "%s:%d: secondary%s%s", conf->path,
+			 conf->secondary.line,
+			 strncmp(why, "shadow.", 7) == 0 ? "." : ": ",
+			 strncmp(why, "shadow.", 7) == 0 ? why + 7 : why);
 	return rc;
 }
 
@@ -451,7 +511,10 @@ st_engine_create(const struct st_replay_conf *conf,
 	e->keep_body_bytes = conf->limits.max_body_bytes < KEEP_BODY_BYTES ?
 				     conf->limits.max_body_bytes :
 				     KEEP_BODY_BYTES;
-	e->shadow_timeout_ms = conf->shadow.timeout_ms;
+	e->finish_timeout_ms = conf->shadow.timeout_ms;
+	if (conf->has_secondary &&
+	    conf->secondary.timeout_ms > e->finish_timeout_ms)
+		e->finish_timeout_ms = conf->secondary.timeout_ms;
 	e->sink = sink;
 	e->sink_arg = sink_arg;
 	e->nb_routes = conf->routes.nb_routes;
@@ -475,8 +538,9 @@ st_engine_free(struct st_engine *e)
 {
 	if (e == NULL)
 		return;
-	/* The shadow first: it holds pendings as its requests' user. */
+	/* The clients first: they hold pendings as their requests' user. */
 	st_shadow_free(e->shadow);
+	st_shadow_free(e->secondary);
 	st_reasm_free(e->reasm);
 	st_exchange_parser_free(e->parser);
 	while (e->pendings != NULL)
@@ -520,6 +584,13 @@ st_engine_poll(struct st_engine *e, struct pollfd *extra,
 {
 	int n;
 
+	if (e->secondary != NULL && st_shadow_in_flight(e->secondary) > 0) {
+		n = st_shadow_poll(e->secondary, NULL, 0, 0);
+		if (n < 0)
+			return n;
+		if (timeout_ms > SECONDARY_SLICE_MS)
+			timeout_ms = SECONDARY_SLICE_MS;
+	}
 	if (e->shadow != NULL)
 		return st_shadow_poll(e->shadow, extra, nb_extra, timeout_ms);
 	n = poll(extra, nb_extra, timeout_ms);
@@ -535,25 +606,35 @@ monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static unsigned int
+in_flight(const struct st_engine *e)
+{
+	return st_shadow_in_flight(e->shadow) +
+	       (e->secondary != NULL ? st_shadow_in_flight(e->secondary) : 0);
+}
+
 void
 st_engine_finish(struct st_engine *e, uint64_t now_ns)
 {
-	uint64_t deadline = monotonic_ms() + e->shadow_timeout_ms;
+	uint64_t deadline = monotonic_ms() + e->finish_timeout_ms;
 	struct pending *p, *next;
 
 	st_reasm_flush(e->reasm, now_ns > e->last_ts_ns ? now_ns :
 							  e->last_ts_ns);
-	while (e->shadow != NULL && st_shadow_in_flight(e->shadow) > 0 &&
+	while (e->shadow != NULL && in_flight(e) > 0 &&
 	       monotonic_ms() < deadline)
-		if (st_shadow_poll(e->shadow, NULL, 0, ROOM_POLL_MS) < 0)
+		if (st_engine_poll(e, NULL, 0, ROOM_POLL_MS) < 0)
 			break;
-	/* Whatever is left waited for the shadow longer than its timeout
-	 * allows: timed out, as far as the record is concerned. */
+	/* Whatever is left waited longer than its client's timeout allows:
+	 * timed out, as far as the record is concerned. */
 	for (p = e->pendings; p != NULL; p = next) {
 		next = p->next;
 		if (!p->primary_done)
 			continue;
-		p->outcome = ST_RECORD_TIMEOUT;
+		if (!p->shadow_done)
+			p->outcome = ST_RECORD_TIMEOUT;
+		if (!p->secondary_done)
+			p->secondary_outcome = ST_RECORD_TIMEOUT;
 		emit(e, p);
 	}
 }
@@ -657,6 +738,12 @@ shadow_json(const struct st_shadow *shadow)
 			 "bytes_received", (json_int_t)s->bytes_received);
 }
 
+const struct st_sanitizer *
+st_engine_sanitizer(const struct st_engine *e)
+{
+	return e->sanitizer;
+}
+
 json_t *
 st_engine_stats_json(const struct st_engine *e)
 {
@@ -680,10 +767,13 @@ st_engine_stats_json(const struct st_engine *e)
 					    route_json(rc));
 	}
 	return json_pack(
-		"{s:o, s:o, s:o, s:o, s:{s:I, s:I, s:o}, s:o, s:o}", "decap",
+		"{s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:o}, s:o, s:o}",
+		"decap",
 		decap, "reasm", reasm_json(st_reasm_stats(e->reasm)),
 		"exchanges",
-		exchanges_json(st_exchange_parser_stats(e->parser)), "shadow", shadow_json(e->shadow), "records", "total",
+		exchanges_json(st_exchange_parser_stats(e->parser)), 
+		"shadow", shadow_json(e->shadow), "secondary",
+		shadow_json(e->secondary), "records", "total",
 		(json_int_t)total.records, "out_of_memory",
 		(json_int_t)e->records_out_of_memory, "outcomes",
 		outcomes_json(total.outcome), "routes", routes, "unrouted",

@@ -25,6 +25,11 @@
  *   (ST_RECORD_SKIPPED_BUSY); file input waits for room, so a file gives
  *   the same exchanges on every run.
  *
+ * With a secondary (conf->has_secondary), a request the shadow took is
+ * sent to the secondary too, at once; its record waits for both answers
+ * (or their failures). A secondary that is full or fails costs only its
+ * side of the record (record.h: secondary_outcome).
+ *
  * Time is capture time: reassembly's idle timeout runs on the packets'
  * timestamps; st_engine_expire() also lets a live capture expire on the
  * wall clock while no packet comes.
@@ -41,6 +46,7 @@
 
 #include "conf.h"
 #include "record.h"
+#include "sanitize.h"
 
 struct st_engine_opts {
 	bool dry_run;		/* replay nothing; no shadow is created */
@@ -100,9 +106,14 @@ int st_engine_poll(struct st_engine *e, struct pollfd *extra,
  */
 void st_engine_finish(struct st_engine *e, uint64_t now_ns);
 
+/** The masks the engine applies (sanitize section), for sinks that store
+ * or show what records hold; valid as long as the engine. */
+const struct st_sanitizer *st_engine_sanitizer(const struct st_engine *e);
+
 /**
  * The counters as a JSON object: decap (frames by result), reasm,
- * exchanges, shadow (null when dry run), records (by outcome), routes
+ * exchanges, shadow (null when dry run), secondary (null when none),
+ * records (by outcome), routes
  * (by name) and unrouted.
  *
  * @return a new object, or NULL when out of memory

@@ -2,8 +2,8 @@
 /*
  * shadowtap-replay: where the appliance's copies arrive. Reads them (an
  * interface or a pcap file), replays each captured HTTP request to a
- * shadow service, and logs the primary's and the shadow's answers side by
- * side.
+ * shadow service, logs the primary's and the shadow's answers side by
+ * side, and compares them per route (compare.h) with a gate.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,10 +17,12 @@
 #include <jansson.h>
 
 #include "capture.h"
+#include "compare.h"
 #include "conf.h"
 #include "engine.h"
 #include "rctl.h"
 #include "record.h"
+#include "report.h"
 
 #define PROG "shadowtap-replay"
 #define EXIT_CONFIG 1	/* the configuration is wrong */
@@ -36,6 +38,7 @@ struct options {
 	const char *socket;
 	const char *metrics;
 	const char *stats_file;
+	const char *report;
 	bool dry_run;
 	bool fast;
 	double speed;
@@ -47,6 +50,7 @@ struct app {
 	struct st_replay_conf *conf;
 	struct st_capture *capture;
 	struct st_engine *engine;
+	struct st_compare *compare;
 	struct st_rctl *ctl;
 	struct st_rmetrics *metrics;
 	FILE *log;
@@ -82,7 +86,10 @@ usage(FILE *out)
 	      "  -x, --speed X          file at X times its captured pace "
 	      "(default 1)\n"
 	      "  -f, --fast             file as fast as it can be read\n"
-	      "  -S, --stats-file FILE  the counters as JSON at exit\n"
+	      "  -S, --stats-file FILE  the counters and the comparison as "
+	      "JSON at exit\n"
+	      "  -R, --report FILE      the comparison as an HTML page at "
+	      "exit\n"
 	      "  -d, --duration S       stop a live capture after S seconds\n"
 	      "  -h, --help             this text\n"
 	      "  -V, --version\n"
@@ -130,6 +137,7 @@ parse_options(int argc, char **argv, struct options *o)
 		{ "speed", required_argument, NULL, 'x' },
 		{ "fast", no_argument, NULL, 'f' },
 		{ "stats-file", required_argument, NULL, 'S' },
+		{ "report", required_argument, NULL, 'R' },
 		{ "duration", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -140,7 +148,7 @@ parse_options(int argc, char **argv, struct options *o)
 
 	o->speed = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:i:r:nl:s:m:x:fS:d:hV", longs,
+	while ((c = getopt_long(argc, argv, ":c:i:r:nl:s:m:x:fS:R:d:hV", longs,
 				NULL)) != -1) {
 		switch (c) {
 		case 'c': o->config = optarg; break;
@@ -152,6 +160,7 @@ parse_options(int argc, char **argv, struct options *o)
 		case 'm': o->metrics = optarg; break;
 		case 'f': o->fast = true; break;
 		case 'S': o->stats_file = optarg; break;
+		case 'R': o->report = optarg; break;
 		case 'x':
 			if (!parse_positive(optarg, &o->speed))
 				return usage_error("--speed '%s': not a "
@@ -196,12 +205,14 @@ parse_options(int argc, char **argv, struct options *o)
 
 /* --- records and counters ------------------------------------------------ */
 
+/* The sink: the comparison, then the log. */
 static void
-log_record(void *arg, const struct st_record *r)
+on_record(void *arg, const struct st_record *r)
 {
 	struct app *app = arg;
 	json_t *line;
 
+	st_compare_record(app->compare, r);
 	if (app->log == NULL)
 		return;
 	line = st_record_json(r);
@@ -223,6 +234,7 @@ stats_document(void *arg)
 	if (doc == NULL)
 		return NULL;
 	st_capture_stats(app->capture, &cs);
+	json_object_set_new(doc, "compare", st_compare_json(app->compare));
 	json_object_set_new(doc, "program", json_string(PROG));
 	json_object_set_new(doc, "version", json_string(ST_VERSION));
 	json_object_set_new(
@@ -236,6 +248,22 @@ stats_document(void *arg)
 			  (json_int_t)cs.kernel_dropped, "interface_dropped",
 			  (json_int_t)cs.interface_dropped));
 	return doc;
+}
+
+static json_t *
+compare_document(void *arg)
+{
+	const struct app *app = arg;
+
+	return st_compare_json(app->compare);
+}
+
+static void
+compare_reset(void *arg)
+{
+	struct app *app = arg;
+
+	st_compare_reset(app->compare);
 }
 
 static void
@@ -261,6 +289,23 @@ write_stats_file(struct app *app)
 	if (rc != 0)
 		fprintf(stderr, PROG ": --stats-file %s: cannot write it\n",
 			app->opt.stats_file);
+	return rc;
+}
+
+static int
+write_report(struct app *app)
+{
+	json_t *doc = st_compare_json(app->compare);
+	FILE *f = doc != NULL ? fopen(app->opt.report, "w") : NULL;
+	int rc = f != NULL ? st_report_write(doc, "shadowtap-replay: primary "
+					     "against shadow", f) : -1;
+
+	if (f != NULL && fclose(f) != 0)
+		rc = -1;
+	json_decref(doc);
+	if (rc != 0)
+		fprintf(stderr, PROG ": --report %s: cannot write it\n",
+			app->opt.report);
 	return rc;
 }
 
@@ -380,6 +425,11 @@ start(struct app *app)
 		.dry_run = app->opt.dry_run,
 		.wait_for_room = app->opt.pcap != NULL,
 	};
+	static const struct st_rctl_ops ctl_ops = {
+		.stats = stats_document,
+		.compare = compare_document,
+		.compare_reset = compare_reset,
+	};
 	const struct st_http_conf *http = &app->conf->routes.http;
 	struct st_capture_opts copts = {
 		.interface = app->opt.interface,
@@ -396,8 +446,12 @@ start(struct app *app)
 	copts.http_ports = http->nb_ports ? http->ports : NULL;
 	copts.nb_http_ports = http->nb_ports;
 	if (rc == 0)
-		rc = st_engine_create(app->conf, &eopts, log_record, app,
+		rc = st_engine_create(app->conf, &eopts, on_record, app,
 				      &app->engine, err, sizeof(err));
+	if (rc == 0)
+		rc = st_compare_create(app->conf,
+				       st_engine_sanitizer(app->engine),
+				       &app->compare, err, sizeof(err));
 	if (rc != 0) {
 		fprintf(stderr, PROG ": %s\n", err);
 		return EXIT_CONFIG;
@@ -414,8 +468,8 @@ start(struct app *app)
 		setvbuf(app->log, NULL, _IOLBF, 0);
 	if (st_capture_open(&copts, &app->capture, err, sizeof(err)) != 0 ||
 	    (app->opt.socket != NULL &&
-	     st_rctl_start(app->opt.socket, stats_document, app, &app->ctl,
-			   err, sizeof(err)) != 0) ||
+	     st_rctl_start(app->opt.socket, &ctl_ops, app, &app->ctl, err,
+			   sizeof(err)) != 0) ||
 	    (app->opt.metrics != NULL &&
 	     st_rmetrics_start(app->opt.metrics, &app->metrics, err,
 			       sizeof(err)) != 0)) {
@@ -454,6 +508,8 @@ main(int argc, char **argv)
 						     0);
 		if (app.opt.stats_file != NULL && write_stats_file(&app) != 0)
 			rc = EXIT_USAGE;
+		if (app.opt.report != NULL && write_report(&app) != 0)
+			rc = EXIT_USAGE;
 		summary(&app);
 	}
 	if (app.log != NULL && (fclose(app.log) != 0 || app.log_failed)) {
@@ -465,6 +521,7 @@ main(int argc, char **argv)
 	st_rctl_stop(app.ctl);
 	st_capture_close(app.capture);
 	st_engine_free(app.engine);
+	st_compare_free(app.compare);
 	free(app.conf);
 	return rc;
 }

@@ -9,8 +9,8 @@
 
 struct st_rctl {
 	struct st_ctlsock *sock;
-	st_rctl_stats_fn stats;
-	void *stats_arg;
+	struct st_rctl_ops ops;
+	void *arg;
 };
 
 static int
@@ -26,7 +26,7 @@ static int
 cmd_stats(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
 	const struct st_rctl *c = arg;
-	json_t *stats = c->stats(c->stats_arg);
+	json_t *stats = c->ops.stats(c->arg);
 
 	(void)req;
 	if (stats == NULL) {
@@ -37,14 +37,42 @@ cmd_stats(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 	return 0;
 }
 
-/* Neither command takes an argument. */
+static int
+cmd_compare(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
+{
+	const struct st_rctl *c = arg;
+	json_t *doc = c->ops.compare(c->arg);
+
+	(void)req;
+	if (doc == NULL) {
+		snprintf(err, errlen, "cannot render the comparison");
+		return -1;
+	}
+	json_object_set_new(reply, "compare", doc);
+	return 0;
+}
+
+static int
+cmd_compare_reset(void *arg, json_t *req, json_t *reply, char *err,
+		  size_t errlen)
+{
+	const struct st_rctl *c = arg;
+
+	(void)req, (void)reply, (void)err, (void)errlen;
+	c->ops.compare_reset(c->arg);
+	return 0;
+}
+
+/* No command takes an argument. */
 static const struct st_ctlsock_command commands[] = {
 	{ "version", { NULL }, cmd_version },
 	{ "stats", { NULL }, cmd_stats },
+	{ "compare", { NULL }, cmd_compare },
+	{ "compare_reset", { NULL }, cmd_compare_reset },
 };
 
 int
-st_rctl_start(const char *path, st_rctl_stats_fn stats, void *arg,
+st_rctl_start(const char *path, const struct st_rctl_ops *ops, void *arg,
 	      struct st_rctl **out, char *err, size_t errlen)
 {
 	struct st_rctl *c = calloc(1, sizeof(*c));
@@ -54,8 +82,8 @@ st_rctl_start(const char *path, st_rctl_stats_fn stats, void *arg,
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	c->stats = stats;
-	c->stats_arg = arg;
+	c->ops = *ops;
+	c->arg = arg;
 	rc = st_ctlsock_start(path, ST_RCTL_MAX_FDS - 1, commands,
 			      sizeof(commands) / sizeof(commands[0]), c,
 			      &c->sock, err, errlen);

@@ -9,7 +9,8 @@
  * unix stream socket, mode 0660, one JSON request per line, one JSON reply
  * per line, {"ok":false,"error":...} for what it cannot do, an "id" given
  * in a request echoed in its reply, 16 clients at once. Commands: version,
- * stats. It is served from the replay's own loop: st_rctl_fds() gives
+ * stats ({"stats": ...}), compare ({"compare": the judged comparison,
+ * compare.h}), compare_reset (the comparison starts over). It is served from the replay's own loop: st_rctl_fds() gives
  * what to poll, st_rctl_handle() serves what the poll found.
  *
  * The metrics (GET /metrics, text format 0.0.4) are served by
@@ -22,8 +23,15 @@
 
 #include <jansson.h>
 
-/* The stats document, built when a client asks (a new reference). */
-typedef json_t *(*st_rctl_stats_fn)(void *arg);
+/* What the commands serve; each gets st_rctl_start()'s arg. */
+struct st_rctl_ops {
+	/* stats: the counters document (a new reference; NULL: failed) */
+	json_t *(*stats)(void *arg);
+	/* compare: the judged comparison (compare.h; likewise) */
+	json_t *(*compare)(void *arg);
+	/* compare_reset: the comparison starts over */
+	void (*compare_reset)(void *arg);
+};
 
 struct st_rctl;
 
@@ -35,10 +43,10 @@ struct st_rctl;
  * Fails with -EADDRINUSE when another process serves that path (another
  * replay, or the appliance); a leftover socket file is replaced.
  *
- * @param stats  builds the stats document for the stats command
+ * @param ops  what the commands serve; copied
  * @return 0, or a negative errno with @p err saying why
  */
-int st_rctl_start(const char *path, st_rctl_stats_fn stats, void *arg,
+int st_rctl_start(const char *path, const struct st_rctl_ops *ops, void *arg,
 		  struct st_rctl **out, char *err, size_t errlen);
 
 /** Close every connection and remove the socket (NULL is fine). */

@@ -103,7 +103,7 @@ text_json(const char *s)
 json_t *
 st_record_json(const struct st_record *r)
 {
-	return json_pack(
+	json_t *line = json_pack(
 		"{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:s, s:o, s:o, "
 		"s:s, s:o}",
 		"id", (json_int_t)r->id, "conn", (json_int_t)r->conn_id,
@@ -118,4 +118,18 @@ st_record_json(const struct st_record *r)
 		status_json(r->shadow.status), "shadow_ms",
 		ms_json(r->shadow.ttfb_ms), "outcome",
 		st_record_outcome_name(r->outcome), "ts", ts_json(r->ts_ns));
+
+	if (line != NULL && r->has_secondary &&
+	    json_object_update_new(
+		    line,
+		    json_pack("{s:o, s:o, s:s}", "secondary_status",
+			      status_json(r->secondary.status),
+			      "secondary_ms", ms_json(r->secondary.ttfb_ms),
+			      "secondary_outcome",
+			      st_record_outcome_name(r->secondary_outcome))) !=
+		    0) {
+		json_decref(line);
+		return NULL;
+	}
+	return line;
 }

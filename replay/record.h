@@ -67,6 +67,13 @@ struct st_record {
 	struct st_record_message primary;	/* as seen on the wire */
 	enum st_record_outcome outcome;
 	struct st_record_message shadow;	/* when REPLAYED */
+	/* The secondary (the primary's version, replayed too) when one is
+	 * configured: the same request, at the same time as the shadow.
+	 * Its outcome is one of REPLAYED..ERROR when it was asked, else the
+	 * request's outcome (skipped, dry run). */
+	bool has_secondary;
+	enum st_record_outcome secondary_outcome;
+	struct st_record_message secondary;	/* when REPLAYED */
 };
 
 /*
@@ -85,7 +92,9 @@ const char *st_record_end_name(enum st_exchange_end e);
 /**
  * A record as its --log line: id, conn, route, method, target, host,
  * primary_status, primary_ms, primary_end, shadow_status, shadow_ms,
- * outcome, ts (RFC 3339 UTC, microseconds). Absent values are null.
+ * outcome, ts (RFC 3339 UTC, microseconds); with a secondary also
+ * secondary_status, secondary_ms, secondary_outcome. Absent values are
+ * null.
  * Thread-safe.
  *
  * @return a new JSON object, or NULL when out of memory

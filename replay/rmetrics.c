@@ -2,11 +2,13 @@
 #include "rctl.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hist.h"
 #include "metricsd.h"
 
 #define PREFIX "shadowtap_replay_"
@@ -102,6 +104,183 @@ route_records(FILE *f, const char *route, const json_t *counters)
 	}
 }
 
+/* Bounds of the latency histograms' buckets, in seconds: Istio's range,
+ * so dashboards written for it read these too. */
+static const double latency_le_s[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01,
+				       0.025,  0.05,  0.1,    0.25,  0.5,
+				       1,      2.5,   5,      10,    30 };
+
+/* {route="R",version="V" and what @p more adds ("" or ",k=\"v\"") */
+static void
+labels(FILE *f, const char *route, const char *version, const char *more)
+{
+	fputs("{route=\"", f);
+	label_value(f, route);
+	fprintf(f, "\",version=\"%s\"%s}", version, more);
+}
+
+static void
+side_requests(FILE *f, const char *route, const char *version,
+	      const json_t *side)
+{
+	static const char *const failures[] = { "timeouts", "refused",
+						"resets", "errors" };
+	json_int_t none = 0;
+	const char *code_class;
+	json_t *v;
+	size_t i;
+
+	json_object_foreach(json_object_get(side, "codes"), code_class, v) {
+		char more[32];
+
+		snprintf(more, sizeof(more), ",code_class=\"%s\"",
+			 code_class);
+		fputs(PREFIX "requests_total", f);
+		labels(f, route, version, more);
+		fprintf(f, " %" JSON_INTEGER_FORMAT "\n",
+			json_integer_value(v));
+	}
+	for (i = 0; i < sizeof(failures) / sizeof(failures[0]); i++)
+		none += json_integer_value(json_object_get(side, failures[i]));
+	fputs(PREFIX "requests_total", f);
+	labels(f, route, version, ",code_class=\"none\"");
+	fprintf(f, " %" JSON_INTEGER_FORMAT "\n", none);
+}
+
+static void
+side_latency(FILE *f, const char *route, const char *version,
+	     const json_t *side)
+{
+	struct st_hist *h;
+	size_t i;
+
+	if (st_hist_from_json(json_object_get(side, "histogram"), &h) != 0)
+		return;
+	for (i = 0; i < sizeof(latency_le_s) / sizeof(latency_le_s[0]); i++) {
+		char more[32];
+
+		snprintf(more, sizeof(more), ",le=\"%g\"", latency_le_s[i]);
+		fputs(PREFIX "latency_seconds_bucket", f);
+		labels(f, route, version, more);
+		fprintf(f, " %" PRIu64 "\n",
+			st_hist_count_le(h, latency_le_s[i] * 1000));
+	}
+	fputs(PREFIX "latency_seconds_bucket", f);
+	labels(f, route, version, ",le=\"+Inf\"");
+	fprintf(f, " %" PRIu64 "\n" PREFIX "latency_seconds_sum", st_hist_count(h));
+	labels(f, route, version, "");
+	fprintf(f, " %.9g\n" PREFIX "latency_seconds_count",
+		st_hist_sum(h) / 1000);
+	labels(f, route, version, "");
+	fprintf(f, " %" PRIu64 "\n", st_hist_count(h));
+	st_hist_free(h);
+}
+
+/* Differences (or noise) of a route, summed by kind. */
+static void
+route_differences(FILE *f, const char *name, const char *route,
+		  const json_t *list)
+{
+	json_t *by_kind = json_object(), *d, *v;
+	const char *kind;
+	size_t i;
+
+	json_array_foreach(list, i, d) {
+		kind = json_string_value(json_object_get(d, "kind"));
+		if (kind == NULL)
+			continue;
+		v = json_object_get(by_kind, kind);
+		json_object_set_new(
+			by_kind, kind,
+			json_integer(json_integer_value(v) +
+				     json_integer_value(
+					     json_object_get(d, "count"))));
+	}
+	json_object_foreach(by_kind, kind, v) {
+		fprintf(f, PREFIX "%s{route=\"", name);
+		label_value(f, route);
+		fprintf(f, "\",kind=\"%s\"} %" JSON_INTEGER_FORMAT "\n",
+			kind, json_integer_value(v));
+	}
+	json_decref(by_kind);
+}
+
+static void
+route_counter(FILE *f, const char *name, const char *route,
+	      const json_t *r, const char *key)
+{
+	fprintf(f, PREFIX "%s{route=\"", name);
+	label_value(f, route);
+	fprintf(f, "\"} %" JSON_INTEGER_FORMAT "\n",
+		json_integer_value(json_object_get(r, key)));
+}
+
+/*
+ * The comparison: counters and histograms only, never a quantile or a
+ * rate, so that replays across a fleet add up exactly in Prometheus
+ * (histogram_quantile(0.99, sum by (le, version) (rate(..._bucket[5m])))).
+ */
+static void
+render_compare(FILE *f, const json_t *compare)
+{
+	static const char *const versions[] = { "primary", "shadow",
+						"secondary" };
+	const json_t *routes = json_object_get(compare, "routes");
+	json_t *r;
+	size_t i, v;
+
+	family(f, "requests_total", "counter",
+	       "Judged exchanges' answers, by route, version and status "
+	       "class (none: no answer)");
+	json_array_foreach(routes, i, r)
+		for (v = 0; v < 3; v++)
+			if (json_object_get(r, versions[v]) != NULL)
+				side_requests(
+					f,
+					json_string_value(
+						json_object_get(r, "name")),
+					versions[v],
+					json_object_get(r, versions[v]));
+	family(f, "latency_seconds", "histogram",
+	       "Time to first byte, by route and version: the primary's on "
+	       "the wire, the others' replayed");
+	json_array_foreach(routes, i, r)
+		for (v = 0; v < 3; v++)
+			if (json_object_get(r, versions[v]) != NULL)
+				side_latency(
+					f,
+					json_string_value(
+						json_object_get(r, "name")),
+					versions[v],
+					json_object_get(r, versions[v]));
+	family(f, "compared_total", "counter",
+	       "Exchanges both the primary and the shadow answered");
+	json_array_foreach(routes, i, r)
+		route_counter(f, "compared_total",
+			      json_string_value(json_object_get(r, "name")), r,
+			      "compared");
+	family(f, "mismatches_total", "counter",
+	       "Compared exchanges with a difference that is not noise");
+	json_array_foreach(routes, i, r)
+		route_counter(f, "mismatches_total",
+			      json_string_value(json_object_get(r, "name")), r,
+			      "mismatches");
+	family(f, "differences_total", "counter",
+	       "Differences between the primary's and the shadow's answers, "
+	       "by route and kind");
+	json_array_foreach(routes, i, r)
+		route_differences(f, "differences_total",
+				  json_string_value(json_object_get(r, "name")),
+				  json_object_get(r, "differences"));
+	family(f, "noise_total", "counter",
+	       "Differences between the primary's and the secondary's "
+	       "answers (noise), by route and kind");
+	json_array_foreach(routes, i, r)
+		route_differences(f, "noise_total",
+				  json_string_value(json_object_get(r, "name")),
+				  json_object_get(r, "noise"));
+}
+
 static void
 render(FILE *f, const json_t *doc)
 {
@@ -152,6 +331,8 @@ render(FILE *f, const json_t *doc)
 	json_object_foreach(json_object_get(doc, "routes"), name, route)
 		route_records(f, name, route);
 	route_records(f, "", json_object_get(doc, "unrouted"));
+	if (json_is_object(json_object_get(doc, "compare")))
+		render_compare(f, json_object_get(doc, "compare"));
 }
 
 int

@@ -59,13 +59,13 @@ def _pcap_byte_order(path, magic):
     raise ValueError(f"{path}: magic {magic.hex()} is not classic pcap (pcapng is unsupported)")
 
 
-def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET):
-    """Write frames as little-endian usec pcap; frame i is stamped i microseconds so that
-    the same frames always give a byte-identical file."""
+def write_pcap(path, frames, linktype=LINKTYPE_ETHERNET, times_us=None):
+    """Write frames as little-endian usec pcap; frame i is stamped times_us[i] microseconds,
+    by default i, so that the same frames always give a byte-identical file."""
     with open(path, "wb") as f:
         f.write(struct.pack("<" + _GLOBAL_HEADER, PCAP_MAGIC_USEC, 2, 4, 0, 0, 65535, linktype))
         for i, frame in enumerate(frames):
-            sec, usec = divmod(i, 1_000_000)
+            sec, usec = divmod(i if times_us is None else times_us[i], 1_000_000)
             f.write(struct.pack("<" + _RECORD_HEADER, sec, usec, len(frame), len(frame)))
             f.write(frame)
 
