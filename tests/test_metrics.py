@@ -3,10 +3,13 @@ flows (net_pcap infinite_rx replays generated client traffic):
 
 - GET /metrics twice: the Prometheus text format parsed strictly, counters
   monotonic, traffic counted; 404 and 405 elsewhere;
-- a real Prometheus server (/usr/bin/prometheus) scraping it every second
-  with scripts/prometheus.yml: the target is up, and port, route and
-  histogram queries, and every query of scripts/grafana-dashboard.json,
-  give data;
+- a real Prometheus server (/usr/bin/prometheus) scraping it, and a
+  shadowtap-replay comparing a regressed shadow with the primary on a slowed
+  capture, every second with scripts/prometheus.yml: both targets are up;
+  port, route and histogram queries give data; p99 by version over the
+  replay's buckets shows the regressed route's shadow slower; every query
+  of scripts/grafana-dashboard.json gives data against its program's
+  instance only, and the dashboard's instance variable lists both;
 - the DPDK telemetry socket (and dpdk-telemetry.py): /shadowtap/stats,
   /shadowtap/routes, /shadowtap/mirrors.
 
@@ -31,17 +34,25 @@ import urllib.parse
 import urllib.request
 
 from gen_traffic import generate
-from pcaplib import write_pcap
+from pcaplib import read_pcap_records, write_pcap
 from shadowtap_run import shadowtap_binary
+from test_compare import SLOW_MS, Server, build_capture, config, plan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCRIPTS = os.path.join(HERE, "..", "scripts")
 PROMETHEUS = os.environ.get("PROMETHEUS", "/usr/bin/prometheus")
 DPDK_TELEMETRY = "/usr/bin/dpdk-telemetry.py"
+REPLAY = os.environ.get("SHADOWTAP_REPLAY",
+                        os.path.join(HERE, "..", "build", "shadowtap-replay"))
 START_TIMEOUT_S = 60
 PROMETHEUS_TIMEOUT_S = 30
 SCRAPE_GAP_S = 0.5
 IN_FLIGHT_PACKETS = 1024
+# The replay's capture is slowed down to last this long: a bound on the time
+# the Prometheus checks may take, not time spent (the replay is stopped when
+# they are done).
+REPLAY_SPAN_S = 50
+RATE_WINDOW = "5s"
 
 CONFIG = """ports:
   client: net_pcap0
@@ -183,31 +194,29 @@ def telemetry(path, command):
     return reply[command.split(",")[0]]
 
 
-class Appliance:
-    """shadowtap between a looping net_pcap client port and net_null ports."""
+def terminate(proc):
+    """SIGTERM, SIGKILL if that takes over 30 s; returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
 
-    def __init__(self, workdir):
-        self.prefix = f"st_metrics_{os.getpid()}"
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        config = os.path.join(workdir, "config.yaml")
-        with open(config, "w") as f:
-            f.write(CONFIG)
-        pcap = os.path.join(workdir, "client.pcap")
-        write_pcap(pcap, generate(200, 1)[0])
-        self.log = open(os.path.join(workdir, "shadowtap.log"), "w+")
-        self.proc = subprocess.Popen(
-            [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
-             f"--file-prefix={self.prefix}", "--lcores=0@0,1@1",
-             "--log-level=lib.eal:error",
-             f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
-             "--vdev=net_null1,no-rx=1", "--vdev=net_null2,no-rx=1", "--",
-             "--config", config, "--socket", os.path.join(workdir, "ctl.sock"),
-             "--metrics", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT, text=True)
+
+class Program:
+    """A program serving metrics at URL/metrics, its output in a file."""
+
+    def __init__(self, workdir, name, args, url):
+        self.url = url
+        self.log = open(os.path.join(workdir, name + ".log"), "w+")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     text=True)
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
-            assert self.proc.poll() is None, f"shadowtap exited:\n{self.output()}"
+            assert self.proc.poll() is None, f"{name} exited:\n{self.output()}"
             assert time.monotonic() < deadline, f"no metrics endpoint:\n{self.output()}"
             try:
                 if http_get(self.url + "/metrics", timeout=2)[0] == 200:
@@ -222,17 +231,67 @@ class Appliance:
         return self.log.read()
 
     def stop(self):
-        """SIGTERM; returns the exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        """SIGTERM; returns the exit code and the whole output."""
+        code = terminate(self.proc)
+        output = self.output()
         self.log.close()
+        return code, output
+
+
+class Appliance(Program):
+    """shadowtap between a looping net_pcap client port and net_null ports."""
+
+    def __init__(self, workdir):
+        self.prefix = f"st_metrics_{os.getpid()}"
+        self.port = free_port()
+        config_path = os.path.join(workdir, "config.yaml")
+        with open(config_path, "w") as f:
+            f.write(CONFIG)
+        pcap = os.path.join(workdir, "client.pcap")
+        write_pcap(pcap, generate(200, 1)[0])
+        super().__init__(
+            workdir, "shadowtap",
+            [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
+             f"--file-prefix={self.prefix}", "--lcores=0@0,1@1",
+             "--log-level=lib.eal:error",
+             f"--vdev=net_pcap0,rx_pcap={pcap},infinite_rx=1",
+             "--vdev=net_null1,no-rx=1", "--vdev=net_null2,no-rx=1", "--",
+             "--config", config_path, "--socket", os.path.join(workdir, "ctl.sock"),
+             "--metrics", f"127.0.0.1:{self.port}"],
+            f"http://127.0.0.1:{self.port}")
+
+    def stop(self):
+        result = super().stop()
         shutil.rmtree(telemetry_socket(self.prefix)[1], ignore_errors=True)
-        return self.proc.returncode
+        return result
+
+
+class Replay(Program):
+    """shadowtap-replay over test_compare's capture, slowed down to last
+    REPLAY_SPAN_S, asking its regressed shadow (the route slow SLOW_MS
+    slower, 500s on api) and its secondary, both run here."""
+
+    def __init__(self, workdir):
+        assert os.access(REPLAY, os.X_OK), f"{REPLAY} is not built (set SHADOWTAP_REPLAY)"
+        pcap = os.path.join(workdir, "replay.pcap")
+        build_capture(pcap, plan())
+        stamps = [ns for ns, _ in read_pcap_records(pcap)[1]]
+        speed = (stamps[-1] - stamps[0]) / 1e9 / REPLAY_SPAN_S
+        self.servers = [Server("regressed"), Server("secondary")]
+        conf = os.path.join(workdir, "replay.yaml")
+        with open(conf, "w") as f:
+            f.write(config(self.servers[0].url, self.servers[1].url))
+        self.instance = f"127.0.0.1:{free_port()}"
+        super().__init__(workdir, "shadowtap-replay",
+                         [REPLAY, "--config", conf, "--pcap", pcap, "--speed", f"{speed:g}",
+                          "--metrics", self.instance],
+                         f"http://{self.instance}")
+
+    def stop(self):
+        result = super().stop()
+        for server in self.servers:
+            server.close()
+        return result
 
 
 class Metrics(unittest.TestCase):
@@ -243,8 +302,7 @@ class Metrics(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        output = cls.app.output()
-        code = cls.app.stop()
+        code, output = cls.app.stop()
         cls.tmp.cleanup()
         if code != 0:
             raise AssertionError(f"shadowtap exited with {code}:\n{output}")
@@ -331,17 +389,28 @@ class Metrics(unittest.TestCase):
 
     @unittest.skipUnless(os.path.exists(PROMETHEUS), f"{PROMETHEUS} is missing")
     def test_prometheus(self):
+        replay = Replay(self.tmp.name)
+        try:
+            self.check_prometheus(replay)
+        finally:
+            code, output = replay.stop()
+        self.assertEqual(code, 0, output)
+
+    def check_prometheus(self, replay):
         with open(os.path.join(SCRIPTS, "prometheus.yml")) as f:
             shipped = f.read()
-        target = f"127.0.0.1:{self.app.port}"
-        config = shipped.replace("127.0.0.1:9417", target) \
+        instances = {"shadowtap": f"127.0.0.1:{self.app.port}",
+                     "shadowtap-replay": replay.instance}
+        text = shipped.replace("127.0.0.1:9417", instances["shadowtap"]) \
+            .replace("127.0.0.1:9418", instances["shadowtap-replay"]) \
             .replace("scrape_interval: 5s", "scrape_interval: 1s") \
             .replace("scrape_timeout: 4s", "scrape_timeout: 1s")
-        self.assertIn(target, config)
-        self.assertIn("scrape_interval: 1s", config)
+        for instance in instances.values():
+            self.assertIn(f'["{instance}"]', text)
+        self.assertIn("scrape_interval: 1s", text)
         path = os.path.join(self.tmp.name, "prometheus.yml")
         with open(path, "w") as f:
-            f.write(config)
+            f.write(text)
         port = free_port()
         api = f"http://127.0.0.1:{port}/api/v1/"
         log = open(os.path.join(self.tmp.name, "prometheus.log"), "w+")
@@ -351,12 +420,14 @@ class Metrics(unittest.TestCase):
              f"--web.listen-address=127.0.0.1:{port}"],
             stdout=log, stderr=subprocess.STDOUT)
 
-        def query(expr):
-            url = api + "query?" + urllib.parse.urlencode({"query": expr})
-            status, _, body = http_get(url)
+        def get(what, params):
+            status, _, body = http_get(api + what + "?" + urllib.parse.urlencode(params))
             reply = json.loads(body)
-            self.assertEqual((status, reply["status"]), (200, "success"), (expr, reply))
-            return reply["data"]["result"]
+            self.assertEqual((status, reply["status"]), (200, "success"), (params, reply))
+            return reply["data"]
+
+        def query(expr):
+            return get("query", {"query": expr})["result"]
 
         def wait_for(expr, check=lambda v: v > 0):
             deadline = time.monotonic() + PROMETHEUS_TIMEOUT_S
@@ -376,38 +447,66 @@ class Metrics(unittest.TestCase):
 
         try:
             wait_for('shadowtap_port_rx_packets_total{side="client"}')
+            wait_for("shadowtap_replay_packets_total")
             targets = json.loads(http_get(api + "targets")[2])["data"]["activeTargets"]
-            self.assertEqual([(t["health"], t["lastError"]) for t in targets], [("up", "")])
+            self.assertEqual(sorted((t["labels"]["job"], t["labels"]["instance"], t["health"],
+                                     t["lastError"]) for t in targets),
+                             [(job, instance, "up", "") for job, instance in instances.items()])
             wait_for('shadowtap_route_requests_total{route="api"}')
             wait_for('shadowtap_route_mirrored_packets_total{route="(unrouted)"}',
                      lambda v: v >= 0)
             wait_for("shadowtap_worker_iteration_seconds_count")
             p99 = wait_for("histogram_quantile(0.99, "
-                           "rate(shadowtap_worker_iteration_seconds_bucket[5s]))",
+                           f"rate(shadowtap_worker_iteration_seconds_bucket[{RATE_WINDOW}]))",
                            lambda v: 0 < v < math.inf)
-            self.assertEqual(p99[0]["metric"], {"instance": f"127.0.0.1:{self.app.port}",
+            self.assertEqual(p99[0]["metric"], {"instance": instances["shadowtap"],
                                                 "job": "shadowtap", "lcore": "1"})
-            self.check_dashboard(wait_for)
+            self.check_replay_latency(wait_for)
+            self.check_dashboard(get, wait_for, instances)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            terminate(proc)
             log.close()
 
-    def check_dashboard(self, wait_for):
-        """Every query of the dashboard gives data (drops may be none)."""
+    def check_replay_latency(self, wait_for):
+        """p99 by version over the replay's buckets, the query users write
+        for Istio: a number for each version, and the route whose shadow
+        answers SLOW_MS late shows it; the primary's time is the wire's."""
+        p99 = wait_for("histogram_quantile(0.99, sum by (version, le) (rate("
+                       'shadowtap_replay_latency_seconds_bucket{route="slow"}'
+                       f"[{RATE_WINDOW}])))", lambda v: 0 < v < math.inf)
+        by_version = {r["metric"]["version"]: float(r["value"][1]) for r in p99}
+        self.assertEqual(set(by_version), {"primary", "shadow", "secondary"})
+        self.assertGreaterEqual(by_version["shadow"], SLOW_MS / 1000, by_version)
+        self.assertLess(by_version["primary"], SLOW_MS / 1000, by_version)
+
+    def check_dashboard(self, get, wait_for, instances):
+        """Every query of the dashboard gives data (drops may be none) with
+        $instance the program it charts, and none with the other one; the
+        $instance variable's query lists both programs."""
         with open(os.path.join(SCRIPTS, "grafana-dashboard.json")) as f:
             dashboard = json.load(f)
         self.assertGreaterEqual(dashboard["schemaVersion"], 36)
         exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
         self.assertGreater(len(exprs), 10)
+        replay_exprs = [e for e in exprs if "shadowtap_replay_" in e]
+        self.assertGreaterEqual(len(replay_exprs), 6)
         for expr in exprs:
-            expr = expr.replace("$__rate_interval", "5s").replace("$instance", ".*")
-            self.assertNotIn("$", expr)
-            wait_for(expr, lambda v: v >= 0)
+            charted = "shadowtap-replay" if expr in replay_exprs else "shadowtap"
+            other, = set(instances) - {charted}
+            expr = expr.replace("$__rate_interval", RATE_WINDOW)
+            self.assertNotIn("$", expr.replace("$instance", ""))
+            wait_for(expr.replace("$instance", instances[charted]), lambda v: v >= 0)
+            self.assertEqual(get("query", {"query": expr.replace("$instance",
+                                                                  instances[other])})["result"],
+                             [], expr)
+
+        variable, = [v for v in dashboard["templating"]["list"] if v["name"] == "instance"]
+        self.assertEqual(variable["definition"], variable["query"]["query"])
+        match = re.fullmatch(r"label_values\((.+), *instance\)", variable["definition"])
+        self.assertIsNotNone(match, variable["definition"])
+        # What Grafana asks Prometheus for label_values(SELECTOR, instance).
+        listed = get("label/instance/values", {"match[]": match.group(1)})
+        self.assertEqual(sorted(listed), sorted(instances.values()))
 
     def test_telemetry(self):
         path = telemetry_socket(self.app.prefix)[0]
