@@ -250,31 +250,35 @@ keep_answer(const struct st_engine *e, struct kept_message *k,
 			     resp->body_truncated, e->keep_body_bytes);
 }
 
+/* One client's side of @p p is over. */
+static void
+side_done(struct st_engine *e, struct pending *p, bool secondary,
+	  const struct st_shadow_response *resp)
+{
+	if (secondary) {
+		p->secondary_outcome = outcome_of(resp->outcome);
+		keep_answer(e, &p->secondary, resp);
+		p->secondary_done = true;
+	} else {
+		p->outcome = outcome_of(resp->outcome);
+		keep_answer(e, &p->shadow, resp);
+		p->shadow_done = true;
+	}
+	if (all_done(p))
+		emit(e, p);
+}
+
 static void
 on_shadow_done(void *arg, void *user, const struct st_shadow_response *resp)
 {
-	struct st_engine *e = arg;
-	struct pending *p = user;
-
-	p->outcome = outcome_of(resp->outcome);
-	keep_answer(e, &p->shadow, resp);
-	p->shadow_done = true;
-	if (all_done(p))
-		emit(e, p);
+	side_done(arg, user, false, resp);
 }
 
 static void
 on_secondary_done(void *arg, void *user,
 		  const struct st_shadow_response *resp)
 {
-	struct st_engine *e = arg;
-	struct pending *p = user;
-
-	p->secondary_outcome = outcome_of(resp->outcome);
-	keep_answer(e, &p->secondary, resp);
-	p->secondary_done = true;
-	if (all_done(p))
-		emit(e, p);
+	side_done(arg, user, true, resp);
 }
 
 /* Hand a request to a client (the shadow or the secondary); the outcome

@@ -22,34 +22,38 @@ cmd_version(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 	return 0;
 }
 
+/* Put @p doc (a new reference) in @p reply under @p key; NULL is an
+ * error naming @p what. */
+static int
+reply_with(json_t *reply, const char *key, json_t *doc, const char *what,
+	   char *err, size_t errlen)
+{
+	if (doc == NULL) {
+		snprintf(err, errlen, "cannot render the %s", what);
+		return -1;
+	}
+	json_object_set_new(reply, key, doc);
+	return 0;
+}
+
 static int
 cmd_stats(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
 	const struct st_rctl *c = arg;
-	json_t *stats = c->ops.stats(c->arg);
 
 	(void)req;
-	if (stats == NULL) {
-		snprintf(err, errlen, "cannot render the counters");
-		return -1;
-	}
-	json_object_set_new(reply, "stats", stats);
-	return 0;
+	return reply_with(reply, "stats", c->ops.stats(c->arg), "counters",
+			  err, errlen);
 }
 
 static int
 cmd_compare(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
 	const struct st_rctl *c = arg;
-	json_t *doc = c->ops.compare(c->arg);
 
 	(void)req;
-	if (doc == NULL) {
-		snprintf(err, errlen, "cannot render the comparison");
-		return -1;
-	}
-	json_object_set_new(reply, "compare", doc);
-	return 0;
+	return reply_with(reply, "compare", c->ops.compare(c->arg),
+			  "comparison", err, errlen);
 }
 
 static int

@@ -215,6 +215,26 @@ route_counter(FILE *f, const char *name, const char *route,
 		json_integer_value(json_object_get(r, key)));
 }
 
+typedef void (*side_fn)(FILE *f, const char *route, const char *version,
+			const json_t *side);
+
+/* @p fn for every side of every route that has it. */
+static void
+each_side(FILE *f, const json_t *routes, side_fn fn)
+{
+	static const char *const versions[] = { "primary", "shadow",
+						"secondary" };
+	const json_t *r;
+	size_t i, v;
+
+	json_array_foreach(routes, i, r)
+		for (v = 0; v < sizeof(versions) / sizeof(versions[0]); v++)
+			if (json_object_get(r, versions[v]) != NULL)
+				fn(f, json_string_value(json_object_get(r,
+									"name")),
+				   versions[v], json_object_get(r, versions[v]));
+}
+
 /*
  * The comparison: counters and histograms only, never a quantile or a
  * rate, so that replays across a fleet add up exactly in Prometheus
@@ -223,62 +243,50 @@ route_counter(FILE *f, const char *name, const char *route,
 static void
 render_compare(FILE *f, const json_t *compare)
 {
-	static const char *const versions[] = { "primary", "shadow",
-						"secondary" };
+	/* A counter of each route, and differences of each route by kind. */
+	static const struct {
+		const char *name, *key, *help;
+	} counters[] = {
+		{ "compared_total", "compared",
+		  "Exchanges both the primary and the shadow answered" },
+		{ "mismatches_total", "mismatches",
+		  "Compared exchanges with a difference that is not noise" },
+	}, by_kind[] = {
+		{ "differences_total", "differences",
+		  "Differences between the primary's and the shadow's "
+		  "answers, by route and kind" },
+		{ "noise_total", "noise",
+		  "Differences between the primary's and the secondary's "
+		  "answers (noise), by route and kind" },
+	};
 	const json_t *routes = json_object_get(compare, "routes");
-	json_t *r;
-	size_t i, v;
+	const json_t *r;
+	size_t i, k;
 
 	family(f, "requests_total", "counter",
 	       "Judged exchanges' answers, by route, version and status "
 	       "class (none: no answer)");
-	json_array_foreach(routes, i, r)
-		for (v = 0; v < 3; v++)
-			if (json_object_get(r, versions[v]) != NULL)
-				side_requests(
-					f,
-					json_string_value(
-						json_object_get(r, "name")),
-					versions[v],
-					json_object_get(r, versions[v]));
+	each_side(f, routes, side_requests);
 	family(f, "latency_seconds", "histogram",
 	       "Time to first byte, by route and version: the primary's on "
 	       "the wire, the others' replayed");
-	json_array_foreach(routes, i, r)
-		for (v = 0; v < 3; v++)
-			if (json_object_get(r, versions[v]) != NULL)
-				side_latency(
-					f,
-					json_string_value(
-						json_object_get(r, "name")),
-					versions[v],
-					json_object_get(r, versions[v]));
-	family(f, "compared_total", "counter",
-	       "Exchanges both the primary and the shadow answered");
-	json_array_foreach(routes, i, r)
-		route_counter(f, "compared_total",
-			      json_string_value(json_object_get(r, "name")), r,
-			      "compared");
-	family(f, "mismatches_total", "counter",
-	       "Compared exchanges with a difference that is not noise");
-	json_array_foreach(routes, i, r)
-		route_counter(f, "mismatches_total",
-			      json_string_value(json_object_get(r, "name")), r,
-			      "mismatches");
-	family(f, "differences_total", "counter",
-	       "Differences between the primary's and the shadow's answers, "
-	       "by route and kind");
-	json_array_foreach(routes, i, r)
-		route_differences(f, "differences_total",
-				  json_string_value(json_object_get(r, "name")),
-				  json_object_get(r, "differences"));
-	family(f, "noise_total", "counter",
-	       "Differences between the primary's and the secondary's "
-	       "answers (noise), by route and kind");
-	json_array_foreach(routes, i, r)
-		route_differences(f, "noise_total",
-				  json_string_value(json_object_get(r, "name")),
-				  json_object_get(r, "noise"));
+	each_side(f, routes, side_latency);
+	for (k = 0; k < sizeof(counters) / sizeof(counters[0]); k++) {
+		family(f, counters[k].name, "counter", counters[k].help);
+		json_array_foreach(routes, i, r)
+			route_counter(f, counters[k].name,
+				      json_string_value(json_object_get(r,
+									"name")),
+				      r, counters[k].key);
+	}
+	for (k = 0; k < sizeof(by_kind) / sizeof(by_kind[0]); k++) {
+		family(f, by_kind[k].name, "counter", by_kind[k].help);
+		json_array_foreach(routes, i, r)
+			route_differences(
+				f, by_kind[k].name,
+				json_string_value(json_object_get(r, "name")),
+				json_object_get(r, by_kind[k].key));
+	}
 }
 
 static void
