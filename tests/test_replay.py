@@ -473,7 +473,8 @@ class Replay(unittest.TestCase):
             bad = subprocess.run([CTL, "-s", sock, "reload"], capture_output=True, text=True,
                                  timeout=10)
             self.assertEqual(bad.returncode, 1)
-            self.assertIn("unknown command 'reload' (version, stats, compare, compare_reset)", bad.stderr)
+            self.assertIn("unknown command 'reload' (version, stats, compare, "
+                          "compare_reset)", bad.stderr)
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
                                           timeout=10).read().decode()
             samples = [line for line in text.splitlines() if not line.startswith("#")]
