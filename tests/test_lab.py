@@ -479,7 +479,7 @@ def expected_body(req, static_files):
     if req.path == "/healthz":
         return b"ok"
     if req.path.startswith("/api/"):
-        return b'{"service":"server","method":"%s"}\n' % req.method.encode()
+        return b'{"method":"%s"}\n' % req.method.encode()
     return static_files[os.path.basename(req.path)]
 
 
