@@ -88,6 +88,15 @@ st_compare_view_table(const json_t *doc, FILE *out)
 	fputs(json_array_size(failed) > 0 ? ")\n" : "\n", out);
 }
 
+/* A sample of one side; "" is a value that side does not have. */
+static const char *
+side_sample(const json_t *v)
+{
+	const char *text = json_string_value(v);
+
+	return text != NULL && text[0] != '\0' ? text : "(none)";
+}
+
 /* "kind path: count (rate%)", then a sample "primary -> other". */
 static void
 differences(const char *title, const json_t *list, FILE *out)
@@ -109,9 +118,9 @@ differences(const char *title, const json_t *list, FILE *out)
 			fprintf(out, "    %s: %.*s -> %.*s\n",
 				json_string_value(get(sample, "target", NULL)),
 				SAMPLE_COLUMNS,
-				json_string_value(get(sample, "primary", NULL)),
+				side_sample(get(sample, "primary", NULL)),
 				SAMPLE_COLUMNS,
-				json_string_value(get(sample, "other", NULL)));
+				side_sample(get(sample, "other", NULL)));
 	}
 }
 
