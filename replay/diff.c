@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Two answers compared (diff.h). It runs for every exchange, twice with a
- * secondary, so the common case, equal answers, is kept cheap: identical
- * bodies (after decoding) are never parsed; JSON paths are written, noise
- * rules looked at and samples masked only for a difference (the walk
- * keeps a chain of frames on the stack, not a path string); members are
- * looked up by key, never by scanning. What a call has reported lives in
- * a small hash set made on its first JSON difference.
+ * secondary, so the common cases are kept cheap: identical bodies (after
+ * decoding) are never parsed; two JSON bodies of one structure (a request
+ * id or a timestamp apart) are read in lockstep without a tree, and only
+ * others are parsed with jansson and walked; JSON paths are written,
+ * noise rules looked at and samples masked only for a difference (the
+ * walk keeps a chain of frames on the stack, not a path string); members
+ * are looked up by key, never by scanning. What a call has reported lives
+ * in a small hash set made on its first JSON difference.
  */
 #include "diff.h"
+#include "diff_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,6 +30,15 @@
  * and bytes masked beyond each edge, then dropped (see diff.h). */
 #define EXCERPT_BEFORE 32
 #define EXCERPT_MARGIN 128
+
+/* How JSON texts are loaded, whole bodies or single tokens. */
+#define JSON_LOAD_FLAGS (JSON_DECODE_ANY | JSON_ALLOW_NUL)
+
+/* Bounds of the lockstep reading (see there); past them, the walk. */
+#define LOCKSTEP_DEPTH_MAX 64		/* containers open */
+#define LOCKSTEP_KEYS_MAX 256		/* keys of the objects open */
+#define LOCKSTEP_PENDING_MAX 16		/* differences kept to the end */
+#define LOCKSTEP_FRAMES_MAX 256		/* their frames */
 
 /* A masked path: a match of at least one byte becomes "***". */
 #define MASKED_PATH_MAX (3 * ST_DIFF_PATH_MAX)
@@ -80,6 +92,7 @@ struct diff_call {
 	int route;
 	st_diff_fn fn;
 	void *arg;
+	struct st_diff_how *how;
 	int reported;
 	int err;			/* -ENOMEM once memory ran out */
 	bool stop;			/* err, or the last report made */
@@ -1177,14 +1190,570 @@ compare_json(struct diff_call *c, const struct frame *f, json_t *p,
 		json_diff(c, ST_DIFF_JSON_VALUE, f, p, o);
 }
 
+/* --- JSON in lockstep ---------------------------------------------------- */
+
+/*
+ * The fast path for two JSON bodies, hand-written for speed: parsing both
+ * with jansson, a json_t allocated per value and a hash table per object,
+ * is most of a comparison's time, while answers of one serializer nearly
+ * always share their structure and member order, a request id or a
+ * timestamp apart.
+ *
+ * Both texts are read together, token by token, with no tree. The same
+ * scalar text is the same value; only two scalar texts that differ are
+ * loaded with jansson (which allocates), each alone, and compared as the
+ * walk compares (1 equals 1.0, "\u0041" equals "A"). A difference is kept
+ * with a copy of its frames and both values until both texts have been
+ * read to their end and are known to be JSON that jansson reads; only
+ * then is it reported, by json_diff() as the walk reports, so that the
+ * reports are the walk's, in the walk's order. Past LOCKSTEP_PENDING_MAX
+ * differences, a second reading reports each as it comes.
+ *
+ * It hands both bodies to jansson's parse and walk, having reported
+ * nothing, where it cannot decide alone: members of other keys or in
+ * another order, arrays of other lengths, a container against another
+ * kind of value (what is reported then depends on whole subtrees), a text
+ * it does not read as JSON (jansson says whether it is; this reader is
+ * stricter, never looser), a key with an escape (paths hold decoded keys)
+ * or one that repeats in its object (jansson keeps the last value, at the
+ * first one's place), more than LOCKSTEP_DEPTH_MAX containers or
+ * LOCKSTEP_KEYS_MAX keys open.
+ */
+
+/* Bytes of a JSON string that stand for themselves: not a control
+ * character, the quote, a backslash or a part of a UTF-8 sequence. */
+static const bool plain_byte[256] = {
+	[0x20 ... 0x21] = true, [0x23 ... 0x5b] = true, [0x5d ... 0x7f] = true,
+};
+
+/* One side's text as the lockstep reads it. */
+struct cursor {
+	const uint8_t *at, *end;
+};
+
+/* A key of an object open, to find one that repeats. */
+struct open_key {
+	const uint8_t *key;
+	uint32_t len;
+	uint32_t sketch;		/* key_sketch() */
+};
+
+/* A difference found, reported once both texts are known good. */
+struct pending {
+	enum st_diff_kind kind;
+	const struct frame *f;		/* in lockstep's frames */
+	json_t *pv, *ov;
+};
+
+struct lockstep {
+	struct diff_call *c;
+	struct cursor p, o;
+	bool undecided;			/* the walk is to decide */
+	bool overflow;			/* more differences than kept */
+	bool direct;			/* report at once: texts known good */
+	unsigned int nb_keys, nb_pending, nb_frames;
+	struct open_key keys[LOCKSTEP_KEYS_MAX];
+	struct pending pending[LOCKSTEP_PENDING_MAX];
+	struct frame frames[LOCKSTEP_FRAMES_MAX];
+};
+
+static bool
+is_digit(uint8_t ch)
+{
+	return ch >= '0' && ch <= '9';
+}
+
+static inline void
+skip_ws(struct cursor *c)
+{
+	static const bool space[256] = {
+		[' '] = true, ['\t'] = true, ['\n'] = true, ['\r'] = true,
+	};
+
+	while (c->at < c->end && space[*c->at])
+		c->at++;
+}
+
+/* The byte at the cursor, -1 at the end. */
+static int
+peek(const struct cursor *c)
+{
+	return c->at < c->end ? *c->at : -1;
+}
+
+/* The code unit of the \uXXXX at @p s, or -1. */
+static long
+unicode_escape(const uint8_t *s, const uint8_t *end)
+{
+	long v = 0;
+	int i;
+
+	if (end - s < 6 || s[0] != '\\' || s[1] != 'u')
+		return -1;
+	for (i = 2; i < 6; i++) {
+		if (is_digit(s[i]))
+			v = v * 16 + (s[i] - '0');
+		else if ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'f')
+			v = v * 16 + ((s[i] | 0x20) - 'a' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* Length of the escape at @p s (a surrogate pair is one), or 0 where
+ * jansson refuses it. \u0000 is read: JSON_ALLOW_NUL. */
+static size_t
+escape_len(const uint8_t *s, const uint8_t *end)
+{
+	long hi, lo;
+
+	if (end - s < 2)
+		return 0;
+	if (s[1] != 'u')
+		return s[1] != '\0' && strchr("\"\\/bfnrt", s[1]) != NULL ? 2 :
+									    0;
+	hi = unicode_escape(s, end);
+	if (hi < 0xd800 || hi > 0xdfff)
+		return hi < 0 ? 0 : 6;
+	lo = unicode_escape(s + 6, end);
+	return hi <= 0xdbff && lo >= 0xdc00 && lo <= 0xdfff ? 12 : 0;
+}
+
+/* Read the string at the cursor (its quote). @return false where jansson
+ * would refuse it; *escaped: it holds an escape. */
+static bool
+scan_string(struct cursor *c, bool *escaped)
+{
+	const uint8_t *s = c->at + 1, *end = c->end;
+	size_t n;
+
+	*escaped = false;
+	for (;;) {
+		while (s < end && plain_byte[*s])
+			s++;
+		if (s == end || *s < 0x20)
+			return false;
+		if (*s == '"')
+			break;
+		if (*s == '\\') {
+			*escaped = true;
+			n = escape_len(s, end);
+		} else {
+			n = utf8_len(s, (size_t)(end - s));
+		}
+		if (n == 0)
+			return false;
+		s += n;
+	}
+	c->at = s + 1;
+	return true;
+}
+
+/*
+ * Read the number at the cursor, by JSON's grammar as jansson's. @return
+ * false where it is none; *sure: jansson reads it without overflow (an
+ * integer of 18 digits at most, a real below 1e301), else only jansson
+ * can tell. What follows is the caller's to check ("01" is 0, then 1).
+ */
+static bool
+scan_number(struct cursor *c, bool *sure)
+{
+	const uint8_t *s = c->at, *end = c->end, *digits;
+	long long magnitude;
+	long exp = 0;
+	bool real = false, neg_exp = false;
+
+	if (s < end && *s == '-')
+		s++;
+	digits = s;
+	if (s < end && *s == '0')
+		s++;
+	else
+		while (s < end && is_digit(*s))
+			s++;
+	if (s == digits)
+		return false;
+	magnitude = s - digits;
+	if (s < end && *s == '.') {
+		real = true;
+		if (++s == end || !is_digit(*s))
+			return false;
+		while (s < end && is_digit(*s))
+			s++;
+	}
+	if (s < end && (*s == 'e' || *s == 'E')) {
+		real = true;
+		if (++s < end && (*s == '+' || *s == '-'))
+			neg_exp = *s++ == '-';
+		if (s == end || !is_digit(*s))
+			return false;
+		for (; s < end && is_digit(*s); s++)
+			if (exp < 100000)
+				exp = exp * 10 + (*s - '0');
+	}
+	c->at = s;
+	if (!real) {
+		*sure = magnitude <= 18;
+	} else {
+		magnitude += neg_exp ? -exp : exp;
+		*sure = magnitude <= 300;
+	}
+	return true;
+}
+
+static bool
+scan_literal(struct cursor *c)
+{
+	static const char *const literals[] = { "true", "false", "null" };
+	size_t i, n;
+
+	for (i = 0; i < sizeof(literals) / sizeof(literals[0]); i++) {
+		n = strlen(literals[i]);
+		if ((size_t)(c->end - c->at) >= n &&
+		    memcmp(c->at, literals[i], n) == 0) {
+			c->at += n;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Read a scalar. @return false where it is none; *sure: jansson surely
+ * reads it (see scan_number()). */
+static bool
+scan_scalar(struct cursor *c, bool *sure)
+{
+	bool escaped;
+
+	*sure = true;
+	switch (peek(c)) {
+	case '"':
+		return scan_string(c, &escaped);
+	case 't':
+	case 'f':
+	case 'n':
+		return scan_literal(c);
+	default:
+		return scan_number(c, sure);
+	}
+}
+
+/* Whether both sides go on with @p ch; if so, past it. */
+static bool
+both_at(struct lockstep *ls, char ch)
+{
+	skip_ws(&ls->p);
+	skip_ws(&ls->o);
+	if (peek(&ls->p) != ch || peek(&ls->o) != ch)
+		return false;
+	ls->p.at++;
+	ls->o.at++;
+	return true;
+}
+
+/*
+ * Read the strings at both cursors at once as long as they are the same
+ * bytes, each standing for itself: the common case, read once. @return
+ * whether they are one such string, read; if not, nothing was.
+ */
+static bool
+same_plain_string(struct lockstep *ls)
+{
+	const uint8_t *p = ls->p.at, *o = ls->o.at;
+	size_t n = (size_t)(ls->p.end - p), i = 1;
+
+	if ((size_t)(ls->o.end - o) < n)
+		n = (size_t)(ls->o.end - o);
+	if (n < 2 || *p != '"' || *o != '"')
+		return false;
+	while (i < n && p[i] == o[i] && plain_byte[p[i]])
+		i++;
+	if (i == n || p[i] != '"' || o[i] != '"')
+		return false;
+	ls->p.at += i + 1;
+	ls->o.at += i + 1;
+	return true;
+}
+
+/* Whether the other side has the primary's string just read, from @p s
+ * (its quote) to p.at; if so, past it. The same bytes read the same. */
+static bool
+same_string(struct lockstep *ls, const uint8_t *s)
+{
+	const size_t len = (size_t)(ls->p.at - s);
+
+	if ((size_t)(ls->o.end - ls->o.at) < len ||
+	    memcmp(ls->o.at, s, len) != 0)
+		return false;
+	ls->o.at += len;
+	return true;
+}
+
+static json_t *
+load_token(const uint8_t *s, size_t len)
+{
+	return json_loadb((const char *)s, len, JSON_LOAD_FLAGS, NULL);
+}
+
+/* A difference: reported at once on a second reading, else kept with a
+ * copy of its frames (these are on the reader's stack). Takes @p pv and
+ * @p ov. */
+static void
+lockstep_diff(struct lockstep *ls, enum st_diff_kind kind,
+	      const struct frame *f, json_t *pv, json_t *ov)
+{
+	struct frame *copy = &ls->frames[ls->nb_frames];
+	const struct frame *up;
+	unsigned int depth = 0, i;
+
+	if (ls->direct) {
+		json_diff(ls->c, kind, f, pv, ov);
+	} else {
+		for (up = f; up != NULL; up = up->up)
+			depth++;
+		if (ls->nb_pending == LOCKSTEP_PENDING_MAX ||
+		    depth > LOCKSTEP_FRAMES_MAX - ls->nb_frames) {
+			ls->overflow = true;
+		} else {
+			for (i = depth, up = f; i-- > 0; up = up->up)
+				copy[i] = (struct frame){
+					i > 0 ? &copy[i - 1] : NULL, up->key,
+					up->key_len };
+			ls->nb_frames += depth;
+			ls->pending[ls->nb_pending++] = (struct pending){
+				kind, &copy[depth - 1], pv, ov };
+			return;
+		}
+	}
+	json_decref(pv);
+	json_decref(ov);
+}
+
+/* Two scalars, compared as compare_json() compares them. */
+static void
+lockstep_scalars(struct lockstep *ls, const struct frame *f)
+{
+	const uint8_t *ps = ls->p.at, *os = ls->o.at;
+	bool sure, o_sure;
+	size_t pn, on;
+	json_t *pv, *ov;
+
+	if (same_plain_string(ls))
+		return;
+	if (!scan_scalar(&ls->p, &sure)) {
+		ls->undecided = true;
+		return;
+	}
+	if (*ps == '"' && same_string(ls, ps))
+		return;
+	if (!scan_scalar(&ls->o, &o_sure)) {
+		ls->undecided = true;
+		return;
+	}
+	pn = (size_t)(ls->p.at - ps);
+	on = (size_t)(ls->o.at - os);
+	if (pn == on && memcmp(ps, os, pn) == 0) {
+		/* The same text is the same value, if jansson reads it. */
+		if (!sure && !ls->direct) {
+			pv = load_token(ps, pn);
+			ls->undecided = pv == NULL;
+			json_decref(pv);
+		}
+		return;
+	}
+	pv = load_token(ps, pn);
+	ov = load_token(os, on);
+	if (pv == NULL || ov == NULL) {
+		/* Read once already on a second reading: memory ran out. */
+		if (ls->direct)
+			fail(ls->c, -ENOMEM);
+		ls->undecided = true;
+		json_decref(pv);
+		json_decref(ov);
+	} else if (type_class(pv) != type_class(ov)) {
+		lockstep_diff(ls, ST_DIFF_JSON_TYPE, f, pv, ov);
+	} else if (!scalars_equal(pv, ov)) {
+		lockstep_diff(ls, ST_DIFF_JSON_VALUE, f, pv, ov);
+	} else {
+		json_decref(pv);
+		json_decref(ov);
+	}
+}
+
+/* What tells most keys of an object apart, in no time: their length,
+ * first and last bytes. */
+static uint32_t
+key_sketch(const uint8_t *key, size_t len)
+{
+	return len == 0 ? 0 :
+			  (uint32_t)len << 16 ^ (uint32_t)key[0] << 8 ^
+				  key[len - 1];
+}
+
+/* Add @p key to its object's, those from keys[@p first]. @return false
+ * when it is there already, or there is no room. */
+static bool
+open_key_add(struct lockstep *ls, unsigned int first, const uint8_t *key,
+	     size_t len)
+{
+	const uint32_t sketch = key_sketch(key, len);
+	unsigned int i;
+
+	if (ls->nb_keys == LOCKSTEP_KEYS_MAX)
+		return false;
+	for (i = first; i < ls->nb_keys; i++)
+		if (ls->keys[i].sketch == sketch && ls->keys[i].len == len &&
+		    memcmp(ls->keys[i].key, key, len) == 0)
+			return false;
+	ls->keys[ls->nb_keys++] = (struct open_key){ key, (uint32_t)len,
+						     sketch };
+	return true;
+}
+
+/* Read a member's key on each side. @return whether both are the same,
+ * without an escape, and new to their object (from keys[@p first]). */
+static bool
+lockstep_key(struct lockstep *ls, unsigned int first, struct frame *f)
+{
+	const uint8_t *key = ls->p.at;
+	bool escaped;
+
+	if (!same_plain_string(ls) &&
+	    (peek(&ls->p) != '"' || !scan_string(&ls->p, &escaped) ||
+	     escaped || !same_string(ls, key)))
+		return false;
+	f->key = (const char *)key + 1;
+	f->key_len = (size_t)(ls->p.at - key) - 2;
+	return open_key_add(ls, first, key + 1, f->key_len);
+}
+
+static void lockstep_value(struct lockstep *ls, const struct frame *f,
+			   unsigned int depth);
+
+/* Two objects, their members of the same keys in the same order. */
+static void
+lockstep_object(struct lockstep *ls, const struct frame *up,
+		unsigned int depth)
+{
+	const unsigned int first_key = ls->nb_keys;
+	struct frame f = { up, NULL, 0 };
+
+	ls->p.at++;
+	ls->o.at++;
+	if (both_at(ls, '}'))
+		return;
+	do {
+		skip_ws(&ls->p);
+		skip_ws(&ls->o);
+		if (!lockstep_key(ls, first_key, &f) || !both_at(ls, ':')) {
+			ls->undecided = true;
+			return;
+		}
+		lockstep_value(ls, &f, depth);
+		if (ls->undecided)
+			return;
+	} while (both_at(ls, ','));
+	ls->undecided = !both_at(ls, '}');
+	ls->nb_keys = first_key;
+}
+
+/* Two arrays of the same length. */
+static void
+lockstep_array(struct lockstep *ls, const struct frame *up,
+	       unsigned int depth)
+{
+	const struct frame f = { up, NULL, 0 };
+
+	ls->p.at++;
+	ls->o.at++;
+	if (both_at(ls, ']'))
+		return;
+	do {
+		lockstep_value(ls, &f, depth);
+		if (ls->undecided)
+			return;
+	} while (both_at(ls, ','));
+	ls->undecided = !both_at(ls, ']');
+}
+
+static void
+lockstep_value(struct lockstep *ls, const struct frame *f, unsigned int depth)
+{
+	int pc, oc;
+
+	skip_ws(&ls->p);
+	skip_ws(&ls->o);
+	pc = peek(&ls->p);
+	oc = peek(&ls->o);
+	if (pc != '{' && pc != '[' && oc != '{' && oc != '[')
+		lockstep_scalars(ls, f);
+	else if (pc != oc || depth == LOCKSTEP_DEPTH_MAX)
+		ls->undecided = true;
+	else if (pc == '{')
+		lockstep_object(ls, f, depth + 1);
+	else
+		lockstep_array(ls, f, depth + 1);
+}
+
+/* Read both bodies from their start; @p direct: reporting at once. */
+static void
+lockstep_read(struct lockstep *ls, const struct body *pb,
+	      const struct body *ob, bool direct)
+{
+	const struct frame root = { NULL, NULL, 0 };
+
+	ls->p = (struct cursor){ pb->data, pb->data + pb->len };
+	ls->o = (struct cursor){ ob->data, ob->data + ob->len };
+	ls->undecided = false;
+	ls->overflow = false;
+	ls->direct = direct;
+	ls->nb_keys = 0;
+	ls->nb_pending = 0;
+	ls->nb_frames = 0;
+	lockstep_value(ls, &root, 0);
+	skip_ws(&ls->p);
+	skip_ws(&ls->o);
+	if (ls->p.at != ls->p.end || ls->o.at != ls->o.end)
+		ls->undecided = true;
+}
+
+/* Compare two complete JSON bodies in lockstep. @return whether it
+ * decided; if not, it reported nothing and the walk is to decide. */
+static bool
+compare_json_lockstep(struct diff_call *c, const struct body *pb,
+		      const struct body *ob)
+{
+	struct lockstep ls;
+	unsigned int i;
+
+	ls.c = c;
+	lockstep_read(&ls, pb, ob, false);
+	for (i = 0; i < ls.nb_pending; i++) {
+		const struct pending *d = &ls.pending[i];
+
+		if (!ls.undecided && !ls.overflow)
+			json_diff(c, d->kind, d->f, d->pv, d->ov);
+		json_decref(d->pv);
+		json_decref(d->ov);
+	}
+	/* More than could be kept: a second reading reports each as it
+	 * comes, the texts being known good. */
+	if (!ls.undecided && ls.overflow)
+		lockstep_read(&ls, pb, ob, true);
+	return !ls.undecided || c->err != 0;
+}
+
+/* --- JSON parsed and walked ---------------------------------------------- */
+
 static json_t *
 parse(const struct body *b, bool *oom)
 {
 	json_error_t error;
 	json_t *doc;
 
-	doc = json_loadb((const char *)b->data, b->len,
-			 JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
+	doc = json_loadb((const char *)b->data, b->len, JSON_LOAD_FLAGS,
+			 &error);
 	if (doc == NULL && json_error_code(&error) == json_error_out_of_memory)
 		*oom = true;
 	return doc;
@@ -1200,6 +1769,9 @@ compare_json_bodies(struct diff_call *c, const struct body *pb,
 	bool oom = false;
 	json_t *p, *o = NULL;
 
+	if (c->how->lockstep && compare_json_lockstep(c, pb, ob))
+		return true;
+	c->how->walked = true;
 	p = parse(pb, &oom);
 	if (p != NULL)
 		o = parse(ob, &oom);
@@ -1259,13 +1831,15 @@ out:
 }
 
 int
-st_diff_answers(const struct st_differ *d, int route,
-		const struct st_record_message *primary,
-		const struct st_record_message *other, st_diff_fn fn,
-		void *arg)
+st_diff_answers_how(const struct st_differ *d, int route,
+		    const struct st_record_message *primary,
+		    const struct st_record_message *other, st_diff_fn fn,
+		    void *arg, struct st_diff_how *how)
 {
-	struct diff_call c = { .d = d, .route = route, .fn = fn, .arg = arg };
+	struct diff_call c = { .d = d, .route = route, .fn = fn, .arg = arg,
+			       .how = how };
 
+	how->walked = false;
 	compare_status(&c, primary, other);
 	compare_headers(&c, primary, other);
 	if (!c.stop)
@@ -1276,4 +1850,15 @@ st_diff_answers(const struct st_differ *d, int route,
 		free(c.seen->keys.p);
 	free(c.seen);
 	return c.err != 0 ? c.err : c.reported;
+}
+
+int
+st_diff_answers(const struct st_differ *d, int route,
+		const struct st_record_message *primary,
+		const struct st_record_message *other, st_diff_fn fn,
+		void *arg)
+{
+	struct st_diff_how how = { .lockstep = true };
+
+	return st_diff_answers_how(d, route, primary, other, fn, arg, &how);
 }

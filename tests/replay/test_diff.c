@@ -4,6 +4,12 @@
  * headers, JSON path or bytes after content decoding; noise rules; masked
  * samples and paths; each (kind, path) once per call.
  *
+ * Every comparison runs twice: as st_diff_answers() runs it, JSON bodies
+ * read in lockstep first, and with jansson's parse and walk alone
+ * (diff_int.h); both must report the same, in the same order. Random
+ * documents and mutations of them hold the two against each other beyond
+ * the cases written here.
+ *
  * Bodies are passed as heap copies of exactly their length, without a NUL,
  * so that reading past them shows up under AddressSanitizer.
  */
@@ -21,6 +27,7 @@
 #include <zlib.h>
 
 #include "diff.h"
+#include "diff_int.h"
 
 /* conf.c's default masks */
 #define CARD_RE "[0-9]([ -]?[0-9]){12,18}"
@@ -44,8 +51,17 @@ struct found {
 	char other[ST_DIFF_SAMPLE_MAX];
 };
 
-static struct found found[ST_DIFF_REPORTS_MAX + 1];
-static unsigned int nb_found;
+/* What a call returned and reported, in order. */
+struct reports {
+	int rc;
+	unsigned int nb;
+	struct found f[ST_DIFF_REPORTS_MAX + 1];
+};
+
+/* The last comparison's: as st_diff_answers() runs it, and by the walk
+ * alone; whether jansson walked the bodies in the first. */
+static struct reports got, walk;
+static bool got_walked;
 
 static struct st_sanitizer *san;
 
@@ -164,10 +180,10 @@ answer_free(struct answer *a)
 static void
 collect(void *arg, const struct st_diff *d)
 {
-	struct found *f = &found[nb_found++];
+	struct reports *r = arg;
+	struct found *f = &r->f[r->nb++];
 
-	(void)arg;
-	assert_true(nb_found <= ST_DIFF_REPORTS_MAX);
+	assert_true(r->nb <= ST_DIFF_REPORTS_MAX);
 	assert_true(strlen(d->path) < sizeof(f->path));
 	assert_true(strlen(d->primary) < ST_DIFF_SAMPLE_MAX);
 	assert_true(strlen(d->other) < ST_DIFF_SAMPLE_MAX);
@@ -177,19 +193,74 @@ collect(void *arg, const struct st_diff *d)
 	strcpy(f->other, d->other);
 }
 
+/* Compare into @p r, the lockstep reading on or off. @return whether
+ * jansson walked the bodies. */
+static bool
+run(const struct st_differ *d, int route, const struct answer *p,
+    const struct answer *o, bool lockstep, struct reports *r)
+{
+	struct st_diff_how how = { .lockstep = lockstep };
+
+	r->nb = 0;
+	r->rc = st_diff_answers_how(d, route, &p->m, &o->m, collect, r, &how);
+	assert_int_equal(r->rc, r->nb);
+	return how.walked;
+}
+
+static void
+print_reports(const char *name, const struct reports *r)
+{
+	unsigned int i;
+
+	print_message("%s: %d\n", name, r->rc);
+	for (i = 0; i < r->nb; i++)
+		print_message("  %s at %s: [%s] [%s]\n",
+			      st_diff_kind_name(r->f[i].kind), r->f[i].path,
+			      r->f[i].primary, r->f[i].other);
+}
+
+static bool
+same_reports(const struct reports *a, const struct reports *b)
+{
+	unsigned int i;
+
+	if (a->rc != b->rc || a->nb != b->nb)
+		return false;
+	for (i = 0; i < a->nb; i++)
+		if (a->f[i].kind != b->f[i].kind ||
+		    strcmp(a->f[i].path, b->f[i].path) != 0 ||
+		    strcmp(a->f[i].primary, b->f[i].primary) != 0 ||
+		    strcmp(a->f[i].other, b->f[i].other) != 0)
+			return false;
+	return true;
+}
+
+/* Compare both ways, into got and walk, and assert they agree. */
+static void
+diff_both(const struct st_differ *d, int route, const struct answer *p,
+	  const struct answer *o)
+{
+	got_walked = run(d, route, p, o, true, &got);
+	run(d, route, p, o, false, &walk);
+	if (!same_reports(&got, &walk)) {
+		print_message("primary: %.*s\nother: %.*s\n",
+			      (int)p->m.body_len, (const char *)p->m.body,
+			      (int)o->m.body_len, (const char *)o->m.body);
+		print_reports("lockstep first", &got);
+		print_reports("walk alone", &walk);
+		fail_msg("the lockstep reading and the walk disagree");
+	}
+}
+
 /* Compare and free both answers. @return the count reported. */
 static int
 diff(const struct st_differ *d, int route, struct answer *p,
      struct answer *o)
 {
-	int n;
-
-	nb_found = 0;
-	n = st_diff_answers(d, route, &p->m, &o->m, collect, NULL);
-	assert_int_equal(n, nb_found);
+	diff_both(d, route, p, o);
 	answer_free(p);
 	answer_free(o);
-	return n;
+	return got.rc;
 }
 
 /* Compare two JSON bodies on route @p route. */
@@ -226,9 +297,9 @@ find(enum st_diff_kind kind, const char *path)
 {
 	unsigned int i;
 
-	for (i = 0; i < nb_found; i++)
-		if (found[i].kind == kind && strcmp(found[i].path, path) == 0)
-			return &found[i];
+	for (i = 0; i < got.nb; i++)
+		if (got.f[i].kind == kind && strcmp(got.f[i].path, path) == 0)
+			return &got.f[i];
 	return NULL;
 }
 
@@ -240,12 +311,7 @@ expect(enum st_diff_kind kind, const char *path, const char *primary,
 	const struct found *f = find(kind, path);
 
 	if (f == NULL) {
-		unsigned int i;
-
-		for (i = 0; i < nb_found; i++)
-			print_message("found %s at %s\n",
-				      st_diff_kind_name(found[i].kind),
-				      found[i].path);
+		print_reports("found", &got);
 		fail_msg("no %s at %s", st_diff_kind_name(kind), path);
 	}
 	assert_string_equal(f->primary, primary);
@@ -892,7 +958,7 @@ test_long_path(void **state)
 	snprintf(p, sizeof(p), "{\"%.500s\": {\"abcdef\": 1}}", key);
 	snprintf(o, sizeof(o), "{\"%.500s\": {\"abcdef\": 2}}", key);
 	assert_int_equal(diff_json(d, 0, p, o), 1);
-	f = &found[0];
+	f = &got.f[0];
 	snprintf(want, sizeof(want), "$.%.500s...", key);
 	assert_string_equal(f->path, want);
 	snprintf(p, sizeof(p), "{\"%.500s\": {\"abcde\": 1}}", key);
@@ -924,13 +990,543 @@ test_deep(void **state)
 	o[depth] = '2';
 	p[2 * depth + 1] = o[2 * depth + 1] = '\0';
 	assert_int_equal(diff_json(d, 0, p, o), 1);
-	path = found[0].path;
+	path = got.f[0].path;
 	assert_int_equal(strlen(path), ST_DIFF_PATH_MAX - 1);
 	assert_string_equal(path + strlen(path) - 6, "[*]...");
-	assert_string_equal(found[0].primary, "1");
+	assert_string_equal(got.f[0].primary, "1");
 	free(p);
 	free(o);
 	st_differ_free(d);
+}
+
+/* A JSON answer of about 1 KiB whose request_id is @p id. */
+static void
+shop_body(char *out, size_t len, const char *id)
+{
+	size_t n;
+	int i;
+
+	n = (size_t)snprintf(out, len, "{\"request_id\":\"%s\",\"customer\":"
+			     "{\"id\":10042,\"name\":\"Customer 42\",\"tier\":"
+			     "\"gold\",\"address\":{\"city\":\"Lyon\"}},"
+			     "\"items\":[", id);
+	for (i = 0; i < 9; i++)
+		n += (size_t)snprintf(out + n, len - n,
+				      "%s{\"sku\":\"SKU-%05d\",\"name\":\"Burr "
+				      "grinder \\\"Pro 64\\\"\",\"price\":%.2f,"
+				      "\"quantity\":%d,\"in_stock\":%s}",
+				      i ? "," : "", 1234 + i * 77,
+				      12.5 + i * 3.25, i + 1,
+				      i & 1 ? "true" : "false");
+	snprintf(out + n, len - n, "],\"total\":148.14,\"next\":"
+		 "\"/api/items?page=4&size=9\"}");
+}
+
+/* Wide documents: @p nb objects of @p nb members each, all valued @p v. */
+static void
+wide_body(char *out, size_t len, unsigned int nb, int v)
+{
+	size_t n = 0;
+	unsigned int i, j;
+
+	for (i = 0; i < nb; i++) {
+		n += (size_t)snprintf(out + n, len - n, "%s\"o%u\":{",
+				      i ? "," : "{", i);
+		for (j = 0; j < nb; j++)
+			n += (size_t)snprintf(out + n, len - n, "%s\"k%u\":%d",
+					      j ? "," : "", j, v);
+		n += (size_t)snprintf(out + n, len - n, "}");
+	}
+	snprintf(out + n, len - n, "}");
+}
+
+/* What the lockstep reading decides alone, and what it leaves to the
+ * walk (diff() checks that both report the same either way). */
+static void
+test_lockstep(void **state)
+{
+	static const struct {
+		const char *p, *o;
+		int reported;
+	} to_walk[] = {
+		/* members in another order, or of other keys */
+		{ "{\"a\": 1, \"b\": 2}", "{\"b\": 2, \"a\": 3}", 1 },
+		{ "{\"a\": 1}", "{\"b\": 1}", 2 },
+		/* arrays of other lengths; a container against a scalar */
+		{ "[1, 2]", "[1, 3, 4]", 2 },
+		{ "{\"a\": [1]}", "{\"a\": 1}", 1 },
+		{ "{\"a\": [1]}", "{\"a\": {}}", 1 },
+		/* jansson keeps a repeated key's last value */
+		{ "{\"a\": 1, \"a\": 2}", "{\"a\": 3, \"a\": 2}", 0 },
+		/* keys with escapes: paths hold them decoded */
+		{ "{\"\\u0061\": 1}", "{\"\\u0061\": 2}", 1 },
+		/* texts jansson refuses: compared as bytes */
+		{ "{\"a\": 1, \"x\": 1e400}", "{\"a\": 2, \"x\": 1e400}", 1 },
+		{ "[9223372036854775808, 1]", "[9223372036854775808, 2]", 1 },
+		{ "[1] x", "[2] x", 1 },
+		{ "[\"\\ud800\", 1]", "[\"\\ud800\", 2]", 1 },
+	};
+	static struct reports public;
+	struct st_differ *d = make(NULL, 0);
+	char p[16384], o[16384];
+	struct answer a, b;
+	unsigned int i;
+
+	(void)state;
+	/* the common case: one serializer, a request id apart */
+	shop_body(p, sizeof(p), "4f1c2a9e");
+	shop_body(o, sizeof(o), "77d0b3c5");
+	assert_true(strlen(p) > 1000);
+	assert_int_equal(diff_json(d, 0, p, o), 1);
+	assert_false(got_walked);
+	expect(ST_DIFF_JSON_VALUE, "$.request_id", "\"4f1c2a9e\"",
+	       "\"77d0b3c5\"");
+	/* which is what st_diff_answers() does */
+	answer(&a, 200, JSON, p);
+	answer(&b, 200, JSON, o);
+	public.rc = st_diff_answers(d, 0, &a.m, &b.m, collect, &public);
+	assert_true(same_reports(&public, &got));
+	answer_free(&a);
+	answer_free(&b);
+
+	/* the same values written otherwise; texts it cannot tell valid
+	 * alone, checked by jansson token by token */
+	assert_int_equal(
+		diff_json(d, 0,
+			  "[1, -0, 0.5, \"\\u0041\", \"caf\\u00e9\", "
+			  "\"\\ud83d\\ude00\", \"a\\/b\", 9223372036854775807,"
+			  " 1.5e300, true]",
+			  "[1.0, 0, 5e-1, \"A\", \"caf\xc3\xa9\", "
+			  "\"\xf0\x9f\x98\x80\", \"a/b\", 9223372036854775807,"
+			  " 1.5e300, true]"),
+		0);
+	assert_false(got_walked);
+	/* scalars of other types */
+	assert_int_equal(diff_json(d, 0, "{\"id\": 1, \"ok\": null}",
+				   "{\"id\": \"1\", \"ok\": false}"),
+			 2);
+	assert_false(got_walked);
+	expect(ST_DIFF_JSON_TYPE, "$.id", "1", "\"1\"");
+	expect(ST_DIFF_JSON_TYPE, "$.ok", "null", "false");
+
+	/* more differences than kept: read again, reporting as it goes */
+	wide_body(p, sizeof(p), 20, 1);
+	wide_body(o, sizeof(o), 20, 2);
+	assert_int_equal(diff_json(d, 0, p, o), ST_DIFF_REPORTS_MAX);
+	assert_false(got_walked);
+	expect(ST_DIFF_JSON_VALUE, "$.o0.k0", "1", "2");
+	/* 18 prices changed, the last one's type too: one path, two kinds */
+	strcpy(p, "{\"items\": [");
+	strcpy(o, p);
+	for (i = 1; i <= 18; i++) {
+		snprintf(p + strlen(p), sizeof(p) - strlen(p),
+			 i < 18 ? "{\"price\": %u}, " : "{\"price\": \"%u\"}]}",
+			 i);
+		strcat(o, i < 18 ? "{\"price\": 0}, " : "{\"price\": 0}]}");
+	}
+	assert_int_equal(diff_json(d, 0, p, o), 2);
+	assert_false(got_walked);
+	expect(ST_DIFF_JSON_VALUE, "$.items[*].price", "1", "0");
+	expect(ST_DIFF_JSON_TYPE, "$.items[*].price", "\"18\"", "0");
+
+	for (i = 0; i < sizeof(to_walk) / sizeof(to_walk[0]); i++) {
+		assert_int_equal(diff_json(d, 0, to_walk[i].p, to_walk[i].o),
+				 to_walk[i].reported);
+		assert_true(got_walked);
+	}
+	/* deeper than it reads */
+	memset(p, '[', 65);
+	memset(o, '[', 65);
+	strcpy(p + 65, "1");
+	strcpy(o + 65, "2");
+	memset(p + 66, ']', 65);
+	memset(o + 66, ']', 65);
+	p[131] = o[131] = '\0';
+	assert_int_equal(diff_json(d, 0, p, o), 1);
+	assert_true(got_walked);
+	st_differ_free(d);
+}
+
+/* --- the lockstep reading against the walk, on random documents ---------- */
+
+#define RANDOM_PAIRS 3000
+#define GEN_NODES 1024
+#define GEN_KIDS 6
+#define GEN_TEXT 65536
+
+/* A document as generated: scalars and keys are JSON texts, written as
+ * they are, so that one value can be written several ways. */
+struct node {
+	char type;			/* '{', '[', or 's': a scalar */
+	unsigned int nb;
+	const char *text;		/* a scalar's */
+	const char *key[GEN_KIDS];	/* a member's, between its quotes */
+	struct node *kid[GEN_KIDS];
+};
+
+static struct node nodes[GEN_NODES];
+static unsigned int nb_nodes;
+static uint64_t rng_state = 0x2545f4914f6cdd1dull;
+
+/* Groups of scalars: most texts of a group are one value to jansson,
+ * the others are near it (the edges of int64 and double). */
+static const char *const scalar_groups[][5] = {
+	{ "0", "-0", "0.0", "-0.0", "0e5" },
+	{ "1", "1.0", "1e0", "10E-1", "0.1e1" },
+	{ "2.5", "25e-1", "2.50", "0.25E+1", "2.4" },
+	{ "12", "12.5", "13", "10.4", "10.6" },
+	{ "9007199254740993", "9007199254740992", "9007199254740992.0",
+	  "123456789012345678", "1234567890123456789" },
+	{ "9223372036854775807", "-9223372036854775808", "9.2e18",
+	  "9223372036854775806", "-9223372036854775807" },
+	{ "1e308", "1.7976931348623157e308", "-1e308", "1e-400", "0e999" },
+	{ "true", "false", "null", "true", "null" },
+	{ "\"a\"", "\"\\u0061\"", "\"A\"", "\"\\u0041\"", "\"\"" },
+	{ "\"caf\xc3\xa9\"", "\"caf\\u00e9\"", "\"caf\\u00E9\"",
+	  "\"\xf0\x9f\x98\x80\"", "\"\\ud83d\\ude00\"" },
+	{ "\"a/b\"", "\"a\\/b\"", "\"x\\ny\"", "\"x\\u000ay\"",
+	  "\"\\\"q\\\"\"" },
+	{ "\"\\u0000\"", "\"a\\u0000b\"", "\"a\\u0000c\"", "\"\x7f\"",
+	  "\"\\t\"" },
+	{ "\"4111 1111 1111 1111\"", "\"4111111111111111\"",
+	  "\"jane@example.com\"", "\"j@x.io\"", "\"12\"" },
+	{ "\"req-ab12\"", "\"req-99\"", "\"req-xyz\"", "\"13.5\"", "12.5" },
+};
+/* Texts jansson refuses, now and then in a document. */
+static const char *const bad_scalars[] = {
+	"\"\\ud83d\"", "\"\xff\"", "\"\\x\"", "01", "1.", "tru", "\"a\tb\"",
+	"-", "\"\xed\xa0\x80\"", "1e", ".5", "\"\\u12\"", "1e309",
+	"9223372036854775808", "-9223372036854775809",
+};
+/* Keys, some masked; now and then one with an escape (the walk decides
+ * those). */
+static const char *const gen_keys[] = {
+	"a", "b", "id", "ts", "n", "price", "items", "meta", "password",
+	"token", "x y", "", "jane@example.com", "caf\xc3\xa9", "1st",
+};
+static const char *const escaped_keys[] = { "k\\u0061", "q\\\"" };
+
+#define DIM(a) (sizeof(a) / sizeof((a)[0]))
+
+static unsigned int
+below(unsigned int n)
+{
+	rng_state ^= rng_state >> 12;	/* xorshift64* */
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned int)((rng_state * 0x2545f4914f6cdd1dull) >> 33) % n;
+}
+
+static const char *
+random_scalar(void)
+{
+	if (below(200) == 0)
+		return bad_scalars[below(DIM(bad_scalars))];
+	return scalar_groups[below(DIM(scalar_groups))][below(5)];
+}
+
+/* @p text written another way, most often the same value. */
+static const char *
+respell(const char *text)
+{
+	unsigned int g, i;
+
+	for (g = 0; g < DIM(scalar_groups); g++)
+		for (i = 0; i < 5; i++)
+			if (scalar_groups[g][i] == text)
+				return scalar_groups[g][below(5)];
+	return random_scalar();
+}
+
+static struct node *
+new_node(char type)
+{
+	struct node *n;
+
+	assert_true(nb_nodes < GEN_NODES);
+	n = &nodes[nb_nodes++];
+	memset(n, 0, sizeof(*n));
+	n->type = type;
+	return n;
+}
+
+/* A key for member @p i of @p n: another than its others', but now and
+ * then. */
+static const char *
+new_key(const struct node *n, unsigned int i)
+{
+	const char *key;
+	unsigned int j;
+
+again:
+	if (below(100) == 0)
+		return escaped_keys[below(DIM(escaped_keys))];
+	key = gen_keys[below(DIM(gen_keys))];
+	for (j = 0; j < i; j++)
+		if (n->key[j] == key && below(20) != 0)
+			goto again;
+	return key;
+}
+
+static struct node *
+random_tree(unsigned int depth)
+{
+	unsigned int r = below(8), i;
+	struct node *n;
+
+	/* now and then a bare scalar as the whole document */
+	if (depth == 0 ? below(20) == 0 : depth >= 4 || r < 3) {
+		n = new_node('s');
+		n->text = random_scalar();
+		return n;
+	}
+	n = new_node(r < 6 ? '{' : '[');
+	n->nb = below(GEN_KIDS);
+	for (i = 0; i < n->nb; i++) {
+		if (n->type == '{')
+			n->key[i] = new_key(n, i);
+		n->kid[i] = random_tree(depth + 1);
+	}
+	return n;
+}
+
+static struct node *
+clone(const struct node *n)
+{
+	struct node *c = new_node(n->type);
+	unsigned int i;
+
+	*c = *n;
+	for (i = 0; i < n->nb; i++)
+		c->kid[i] = clone(n->kid[i]);
+	return c;
+}
+
+/* The nodes of @p n's tree of @p type ('s', or 'c': containers). */
+static unsigned int
+nodes_of(struct node *n, char type, struct node **out, unsigned int nb)
+{
+	unsigned int i;
+
+	if ((n->type == 's') == (type == 's'))
+		out[nb++] = n;
+	for (i = 0; i < n->nb; i++)
+		nb = nodes_of(n->kid[i], type, out, nb);
+	return nb;
+}
+
+static void
+mutate(struct node *root)
+{
+	struct node *all[GEN_NODES], *n, *kid;
+	const unsigned int what = below(16);
+	unsigned int nb, i, j;
+	const char *key;
+
+	nb = nodes_of(root, what < 9 ? 's' : 'c', all, 0);
+	if (nb == 0)
+		return;
+	n = all[below(nb)];
+	switch (what) {
+	case 0 ... 4:	/* another value, of any type */
+		n->text = random_scalar();
+		break;
+	case 5 ... 7:	/* the same value written otherwise, mostly */
+		n->text = respell(n->text);
+		break;
+	case 8:	/* many values changed */
+		for (i = 0; i < nb; i++)
+			if (below(2))
+				all[i]->text = below(2) ?
+					respell(all[i]->text) : random_scalar();
+		break;
+	case 9:	/* another key */
+		if (n->type == '{' && n->nb > 0)
+			n->key[below(n->nb)] = new_key(n, n->nb);
+		break;
+	case 10:	/* members or elements in another order */
+		if (n->nb < 2)
+			break;
+		i = below(n->nb);
+		j = below(n->nb);
+		kid = n->kid[i];
+		key = n->key[i];
+		n->kid[i] = n->kid[j];
+		n->key[i] = n->key[j];
+		n->kid[j] = kid;
+		n->key[j] = key;
+		break;
+	case 11:	/* one more */
+		if (n->nb == GEN_KIDS)
+			break;
+		i = below(n->nb + 1);
+		memmove(&n->kid[i + 1], &n->kid[i],
+			(n->nb - i) * sizeof(n->kid[0]));
+		memmove(&n->key[i + 1], &n->key[i],
+			(n->nb - i) * sizeof(n->key[0]));
+		n->nb++;
+		n->key[i] = n->type == '{' ? new_key(n, n->nb) : NULL;
+		n->kid[i] = random_tree(3);
+		break;
+	case 12:	/* one less */
+		if (n->nb == 0)
+			break;
+		i = below(n->nb);
+		n->nb--;
+		memmove(&n->kid[i], &n->kid[i + 1],
+			(n->nb - i) * sizeof(n->kid[0]));
+		memmove(&n->key[i], &n->key[i + 1],
+			(n->nb - i) * sizeof(n->key[0]));
+		break;
+	case 13:	/* a member's key repeated */
+		if (n->type == '{' && n->nb > 1)
+			n->key[below(n->nb)] = n->key[below(n->nb)];
+		break;
+	default: /* a new value in a member's or element's place */
+		if (n->nb > 0)
+			n->kid[below(n->nb)] = random_tree(below(2) ? 1 : 4);
+		break;
+	}
+}
+
+struct text {
+	size_t len;
+	char p[GEN_TEXT];
+};
+
+static void
+put(struct text *t, const char *s)
+{
+	size_t n = strlen(s);
+
+	assert_true(t->len + n < sizeof(t->p));
+	memcpy(t->p + t->len, s, n);
+	t->len += n;
+}
+
+/* Space between tokens: none, one, or any of JSON's. */
+static void
+space(struct text *t, int style)
+{
+	static const char *const spaces[] = { "", " ", "\n  ", "\t", "\r\n" };
+
+	if (style == 1)
+		put(t, " ");
+	else if (style == 2)
+		put(t, spaces[below(DIM(spaces))]);
+}
+
+static void
+serialize(const struct node *n, struct text *t, int style)
+{
+	unsigned int i;
+
+	if (n->type == 's') {
+		put(t, n->text);
+		return;
+	}
+	put(t, n->type == '{' ? "{" : "[");
+	for (i = 0; i < n->nb; i++) {
+		if (i > 0)
+			put(t, ",");
+		space(t, style);
+		if (n->type == '{') {
+			put(t, "\"");
+			put(t, n->key[i]);
+			put(t, "\":");
+			space(t, style);
+		}
+		serialize(n->kid[i], t, style);
+	}
+	space(t, style);
+	put(t, n->type == '{' ? "}" : "]");
+}
+
+/* Serialize @p n, inside @p wrap arrays, now and then broken. */
+static void
+document(const struct node *n, struct text *t, unsigned int wrap)
+{
+	const int style = (int)below(3);
+	unsigned int i;
+
+	t->len = 0;
+	space(t, style);
+	for (i = 0; i < wrap; i++)
+		put(t, "[");
+	serialize(n, t, style);
+	for (i = 0; i < wrap; i++)
+		put(t, "]");
+	space(t, style);
+	switch (below(40)) {
+	case 0:
+		t->len = below((unsigned int)t->len + 1);
+		break;
+	case 1:
+		put(t, below(2) ? "x" : " 1");
+		break;
+	case 2:
+		t->p[below((unsigned int)t->len)] = '\0';
+		break;
+	default:
+		break;
+	}
+}
+
+/* Random documents and mutations of them, compared both ways, without and
+ * with noise rules; mostly read in lockstep, often left to the walk. */
+static void
+test_lockstep_random(void **state)
+{
+	static struct text pt, ot;
+	struct st_replay_noise_rule r[7];
+	struct st_differ *plain, *noisy, *d;
+	unsigned int pair, k, wrap, decided = 0, reported = 0, walked = 0;
+	struct node *p, *o;
+	struct answer a, b;
+
+	(void)state;
+	r[0] = rule(-1, false, "$.ts", ST_NOISE_IGNORE);
+	r[1] = rule(-1, false, "$.id", ST_NOISE_PRESENCE);
+	r[2] = rule(-1, false, "$.n", ST_NOISE_TOLERANCE);
+	r[2].tolerance = 0.5;
+	r[3] = rule(-1, false, "$.a", ST_NOISE_PATTERN);
+	strcpy(r[3].pattern, "^req-");
+	r[4] = rule(-1, false, "$.items", ST_NOISE_PRESENCE);
+	r[5] = rule(0, false, "$.b[*].price", ST_NOISE_TOLERANCE);
+	r[5].tolerance = 1;
+	r[6] = rule(-1, false, "$.meta", ST_NOISE_PATTERN);
+	strcpy(r[6].pattern, "^[0-9]+(\\.5)?$");
+	plain = make(NULL, 0);
+	noisy = make(r, DIM(r));
+	for (pair = 0; pair < RANDOM_PAIRS; pair++) {
+		nb_nodes = 0;
+		p = random_tree(0);
+		o = clone(p);
+		for (k = below(4); k > 0; k--)
+			mutate(below(8) == 0 ? p : o);
+		/* now and then deeper than the lockstep reads */
+		wrap = below(30) == 0 ? 60 + below(10) : 0;
+		document(p, &pt, wrap);
+		document(o, &ot, wrap);
+		d = pair % 2 ? noisy : plain;
+		answer_bytes(&a, 200, JSON, pt.p, pt.len);
+		answer_bytes(&b, 200, JSON, ot.p, ot.len);
+		diff_both(d, (int)below(2), &a, &b);
+		answer_free(&a);
+		answer_free(&b);
+		decided += !got_walked;
+		reported += !got_walked && got.rc > 0;
+		walked += got_walked;
+	}
+	print_message("lockstep: %u decided (%u with differences), %u "
+		      "walked, of %u\n", decided, reported, walked,
+		      RANDOM_PAIRS);
+	/* both paths taken, the lockstep one also with differences */
+	assert_true(decided > RANDOM_PAIRS / 4);
+	assert_true(reported > RANDOM_PAIRS / 10);
+	assert_true(walked > RANDOM_PAIRS / 10);
+	st_differ_free(plain);
+	st_differ_free(noisy);
 }
 
 static void
@@ -984,6 +1580,8 @@ main(void)
 		cmocka_unit_test(test_once_per_call),
 		cmocka_unit_test(test_long_path),
 		cmocka_unit_test(test_deep),
+		cmocka_unit_test(test_lockstep),
+		cmocka_unit_test(test_lockstep_random),
 		cmocka_unit_test(test_create),
 	};
 
