@@ -85,6 +85,7 @@ struct st_compare {
 	/* The exchange being counted: what its secondary differed at. */
 	const struct st_record *record;
 	struct route_stats *route;
+	struct diff_table *table;	/* the one being counted into */
 	unsigned int nb_exchange_noise;
 	struct noise_key exchange_noise[EXCHANGE_NOISE_MAX];
 	bool mismatch;
@@ -166,7 +167,7 @@ table_count(struct st_compare *c, struct diff_table *t,
 		return;
 	}
 	e->count++;
-	if (e->nb_samples == c->max_samples)
+	if (e->nb_samples == c->max_samples || d->primary == NULL)
 		return;
 	s = &e->samples[e->nb_samples++];
 	s->id = c->record->id;
@@ -176,6 +177,19 @@ table_count(struct st_compare *c, struct diff_table *t,
 }
 
 /* --- one record ---------------------------------------------------------- */
+
+/* Samples are made only while the difference's entry has room for one:
+ * masking them is most of what a difference costs. */
+static bool
+wants_samples(void *arg, enum st_diff_kind kind, const char *path)
+{
+	const struct st_compare *c = arg;
+	const struct diff_entry *e = table_find(c->table, kind, path);
+
+	if (e != NULL)
+		return e->nb_samples < c->max_samples;
+	return c->max_samples > 0 && c->table->nb < c->max_differences;
+}
 
 static bool
 in_exchange_noise(const struct st_compare *c, const struct st_diff *d)
@@ -280,12 +294,14 @@ st_compare_record(void *arg, const struct st_record *r)
 	c->route = rs;
 	c->nb_exchange_noise = 0;
 	c->mismatch = false;
+	c->table = &rs->noise;
 	if (r->has_secondary && r->secondary_outcome == ST_RECORD_REPLAYED &&
 	    st_diff_answers(c->differ, r->route, &r->primary, &r->secondary,
-			    on_secondary_diff, c) < 0)
+			    wants_samples, on_secondary_diff, c) < 0)
 		rs->dropped++;
+	c->table = &rs->diffs;
 	if (st_diff_answers(c->differ, r->route, &r->primary, &r->shadow,
-			    on_shadow_diff, c) < 0)
+			    wants_samples, on_shadow_diff, c) < 0)
 		rs->dropped++;
 	rs->mismatches += c->mismatch;
 }

@@ -90,6 +90,7 @@ struct seen {
 struct diff_call {
 	const struct st_differ *d;
 	int route;
+	st_diff_want_fn want;
 	st_diff_fn fn;
 	void *arg;
 	struct st_diff_how *how;
@@ -222,6 +223,14 @@ fail(struct diff_call *c, int err)
 	c->stop = true;
 }
 
+/* Whether the caller keeps this difference's samples. */
+static bool
+wanted(const struct diff_call *c, enum st_diff_kind kind, const char *path)
+{
+	return c->want == NULL || c->want(c->arg, kind, path);
+}
+
+/* Report a difference; @p primary and @p other NULL when not wanted. */
 static void
 emit(struct diff_call *c, enum st_diff_kind kind, const char *path,
      const char *primary, const char *other)
@@ -557,7 +566,10 @@ compare_status(struct diff_call *c, const struct st_record_message *p,
 		return;
 	snprintf(ps, sizeof(ps), "%d", p->status);
 	snprintf(os, sizeof(os), "%d", o->status);
-	emit(c, ST_DIFF_STATUS, "status", ps, os);
+	if (wanted(c, ST_DIFF_STATUS, "status"))
+		emit(c, ST_DIFF_STATUS, "status", ps, os);
+	else
+		emit(c, ST_DIFF_STATUS, "status", NULL, NULL);
 }
 
 static void
@@ -586,6 +598,10 @@ compare_headers(struct diff_call *c, const struct st_record_message *p,
 			continue;
 		if (header_is_noise(c, name, &ps_side, &os_side))
 			continue;
+		if (!wanted(c, ST_DIFF_HEADER, name)) {
+			emit(c, ST_DIFF_HEADER, name, NULL, NULL);
+			continue;
+		}
 		text_sample(c->d, pb->p, pb->len, ps);
 		text_sample(c->d, ob->p, ob->len, os);
 		emit(c, ST_DIFF_HEADER, name, ps, os);
@@ -997,6 +1013,29 @@ wrap_under(json_t *doc, const char *key, size_t key_len)
 }
 
 /*
+ * Significant digits to show the reals of a sample with: a bare real gets
+ * the fewest that read back as the same number (9.99, not jansson's
+ * 9.9900000000000002); in a container, 15, which every double survives
+ * as text (two reals that differ past that show alike there, and are
+ * still counted apart).
+ */
+static int
+real_digits(const json_t *v)
+{
+	char text[32];
+	int digits;
+
+	if (!json_is_real(v))
+		return 15;
+	for (digits = 1; digits < 17; digits++) {
+		snprintf(text, sizeof(text), "%.*g", digits, json_real_value(v));
+		if (strtod(text, NULL) == json_real_value(v))
+			break;
+	}
+	return digits;
+}
+
+/*
  * A JSON value's sample: a copy wrapped under the keys of its path
  * ({"a": {"b": v}} for $.a[*].b; arrays do not change what is masked),
  * masked by st_sanitize_json() as the whole document would be, then
@@ -1036,7 +1075,9 @@ json_sample(const struct st_differ *d, const struct frame *f, json_t *v,
 	for (v = doc; depth > 0 && json_is_object(v); depth--)
 		v = json_object_iter_value(json_object_iter(v));
 	db.len = 0;
-	json_dump_callback(v, dump_put, &db, JSON_COMPACT | JSON_ENCODE_ANY);
+	json_dump_callback(v, dump_put, &db,
+			   JSON_COMPACT | JSON_ENCODE_ANY |
+				   JSON_REAL_PRECISION(real_digits(v)));
 	put_text(out, ST_DIFF_SAMPLE_MAX, &w, db.text, db.len);
 	json_decref(doc);
 }
@@ -1071,6 +1112,10 @@ json_diff(struct diff_call *c, enum st_diff_kind kind, const struct frame *f,
 	}
 	if (rc != 0) {
 		fail(c, rc);
+		return;
+	}
+	if (!wanted(c, kind, path)) {
+		emit(c, kind, path, NULL, NULL);
 		return;
 	}
 	json_sample(c->d, f, pv, ps);
@@ -1820,9 +1865,13 @@ compare_bodies(struct diff_call *c, const struct st_record_message *p,
 		if (json > 0 && compare_json_bodies(c, &pb, &ob))
 			goto out;
 	}
-	body_sample(c->d, &pb, off, ps);
-	body_sample(c->d, &ob, off, os);
-	emit(c, ST_DIFF_BODY, "body", ps, os);
+	if (wanted(c, ST_DIFF_BODY, "body")) {
+		body_sample(c->d, &pb, off, ps);
+		body_sample(c->d, &ob, off, os);
+		emit(c, ST_DIFF_BODY, "body", ps, os);
+	} else {
+		emit(c, ST_DIFF_BODY, "body", NULL, NULL);
+	}
 out:
 	if (rc < 0)
 		fail(c, rc);
@@ -1833,11 +1882,12 @@ out:
 int
 st_diff_answers_how(const struct st_differ *d, int route,
 		    const struct st_record_message *primary,
-		    const struct st_record_message *other, st_diff_fn fn,
-		    void *arg, struct st_diff_how *how)
+		    const struct st_record_message *other,
+		    st_diff_want_fn want, st_diff_fn fn, void *arg,
+		    struct st_diff_how *how)
 {
-	struct diff_call c = { .d = d, .route = route, .fn = fn, .arg = arg,
-			       .how = how };
+	struct diff_call c = { .d = d, .route = route, .want = want,
+			       .fn = fn, .arg = arg, .how = how };
 
 	how->walked = false;
 	compare_status(&c, primary, other);
@@ -1855,10 +1905,11 @@ st_diff_answers_how(const struct st_differ *d, int route,
 int
 st_diff_answers(const struct st_differ *d, int route,
 		const struct st_record_message *primary,
-		const struct st_record_message *other, st_diff_fn fn,
-		void *arg)
+		const struct st_record_message *other, st_diff_want_fn want,
+		st_diff_fn fn, void *arg)
 {
 	struct st_diff_how how = { .lockstep = true };
 
-	return st_diff_answers_how(d, route, primary, other, fn, arg, &how);
+	return st_diff_answers_how(d, route, primary, other, want, fn, arg,
+				   &how);
 }

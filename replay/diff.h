@@ -52,8 +52,10 @@
  * - Samples are masked before they leave this module: a JSON value as
  *   st_sanitize_json() masks it in its place (a member named in
  *   json_fields is "***", and so is anything below one), any other text
- *   with st_sanitize_text(); JSON values as compact JSON text, cut to
- *   ST_DIFF_SAMPLE_MAX bytes. Paths are masked with st_sanitize_text()
+ *   with st_sanitize_text(); JSON values as compact JSON text (a bare
+ *   real with the fewest digits that read back as it, 15 in a
+ *   container), cut to ST_DIFF_SAMPLE_MAX bytes. Samples are made only
+ *   when the caller's want says so. Paths are masked with st_sanitize_text()
  *   too (a key may be an address). A body's sample reads "@OFF/LEN:
  *   EXCERPT": the offset of the first differing byte, the decoded length
  *   ("+" after it when the body was cut) and the bytes from about 32
@@ -95,11 +97,20 @@ struct st_diff {
 	const char *path;	/* "status", "body", a header name, a JSON
 				 * path; masked */
 	const char *primary;	/* masked value on the primary's side; ""
-				 * when absent */
-	const char *other;	/* masked value on the other side */
+				 * when absent; NULL when not wanted */
+	const char *other;	/* masked value on the other side; likewise */
 };
 
 typedef void (*st_diff_fn)(void *arg, const struct st_diff *d);
+
+/*
+ * Whether the caller keeps the samples of a difference of @p kind at
+ * (masked) @p path, asked before they are made: masking a sample costs
+ * more than finding the difference, and a caller that keeps a few
+ * samples per path needs none of the rest.
+ */
+typedef bool (*st_diff_want_fn)(void *arg, enum st_diff_kind kind,
+				const char *path);
 
 struct st_differ;
 
@@ -125,12 +136,15 @@ void st_differ_free(struct st_differ *d);
  * Compare two answers of a request of route @p route (-1: no route).
  * Both messages must have an answer (status != 0).
  *
+ * @param want  asked for each difference before its samples are made;
+ *              NULL: every difference has them
+ *
  * @return how many differences were reported, or -ENOMEM (those
  *         reported before stay reported)
  */
 int st_diff_answers(const struct st_differ *d, int route,
 		    const struct st_record_message *primary,
-		    const struct st_record_message *other, st_diff_fn fn,
-		    void *arg);
+		    const struct st_record_message *other, st_diff_want_fn want,
+		    st_diff_fn fn, void *arg);
 
 #endif

@@ -24,7 +24,8 @@ struct st_diff_how {
  */
 int st_diff_answers_how(const struct st_differ *d, int route,
 			const struct st_record_message *primary,
-			const struct st_record_message *other, st_diff_fn fn,
-			void *arg, struct st_diff_how *how);
+			const struct st_record_message *other,
+			st_diff_want_fn want, st_diff_fn fn, void *arg,
+			struct st_diff_how *how);
 
 #endif

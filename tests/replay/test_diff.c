@@ -202,7 +202,8 @@ run(const struct st_differ *d, int route, const struct answer *p,
 	struct st_diff_how how = { .lockstep = lockstep };
 
 	r->nb = 0;
-	r->rc = st_diff_answers_how(d, route, &p->m, &o->m, collect, r, &how);
+	r->rc = st_diff_answers_how(d, route, &p->m, &o->m, NULL, collect, r,
+				    &how);
 	assert_int_equal(r->rc, r->nb);
 	return how.walked;
 }
@@ -473,6 +474,65 @@ test_json_numbers(void **state)
 	       "9007199254740992");
 	assert_int_equal(diff_json(d, 0, "{\"x\": 1}", "{\"x\": 1.5}"), 1);
 	expect(ST_DIFF_JSON_VALUE, "$.x", "1", "1.5");
+	st_differ_free(d);
+}
+
+/* Reals in samples read as written, not at jansson's 17 digits. */
+static void
+test_real_samples(void **state)
+{
+	struct st_differ *d = make(NULL, 0);
+
+	(void)state;
+	assert_int_equal(diff_json(d, 0, "{\"p\": 9.5, \"t\": 69.4}",
+				   "{\"p\": 9.99, \"t\": 0.1}"),
+			 2);
+	expect(ST_DIFF_JSON_VALUE, "$.p", "9.5", "9.99");
+	expect(ST_DIFF_JSON_VALUE, "$.t", "69.4", "0.1");
+	/* in a container, 15 digits */
+	assert_int_equal(diff_json(d, 0, "{\"a\": 1}",
+				   "{\"b\": [21.45, 0.1]}"),
+			 2);
+	expect(ST_DIFF_JSON_EXTRA, "$.b", "", "[21.45,0.1]");
+	st_differ_free(d);
+}
+
+/* Only the kinds and paths in want_only get samples. */
+static const char *want_only;
+
+static bool
+want_some(void *arg, enum st_diff_kind kind, const char *path)
+{
+	(void)arg, (void)kind;
+	return strcmp(path, want_only) == 0;
+}
+
+static void
+count_samples(void *arg, const struct st_diff *d)
+{
+	unsigned int *n = arg;
+
+	assert_true((d->primary != NULL) == (strcmp(d->path, want_only) == 0));
+	assert_true((d->other != NULL) == (d->primary != NULL));
+	n[d->primary != NULL]++;
+}
+
+static void
+test_want_samples(void **state)
+{
+	struct st_differ *d = make(NULL, 0);
+	struct answer p, o;
+	unsigned int n[2] = { 0, 0 };
+
+	(void)state;
+	answer(&p, 200, JSON, "{\"a\": 1, \"b\": \"x\", \"c\": [1]}");
+	answer(&o, 500, JSON, "{\"a\": 2, \"b\": \"y\", \"c\": [2]}");
+	want_only = "$.b";
+	assert_int_equal(st_diff_answers(d, 0, &p.m, &o.m, want_some,
+					 count_samples, n),
+			 4);
+	assert_int_equal(n[1], 1);
+	assert_int_equal(n[0], 3);
 	st_differ_free(d);
 }
 
@@ -1084,7 +1144,7 @@ test_lockstep(void **state)
 	/* which is what st_diff_answers() does */
 	answer(&a, 200, JSON, p);
 	answer(&b, 200, JSON, o);
-	public.rc = st_diff_answers(d, 0, &a.m, &b.m, collect, &public);
+	public.rc = st_diff_answers(d, 0, &a.m, &b.m, NULL, collect, &public);
 	assert_true(same_reports(&public, &got));
 	answer_free(&a);
 	answer_free(&b);
@@ -1566,6 +1626,8 @@ main(void)
 		cmocka_unit_test(test_headers),
 		cmocka_unit_test(test_json_paths),
 		cmocka_unit_test(test_json_numbers),
+		cmocka_unit_test(test_real_samples),
+		cmocka_unit_test(test_want_samples),
 		cmocka_unit_test(test_json_fallback),
 		cmocka_unit_test(test_encodings),
 		cmocka_unit_test(test_corrupt_encodings),
