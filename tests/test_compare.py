@@ -324,7 +324,7 @@ class Compare(unittest.TestCase):
                                      f"{name} {key}: {primary[key]} against {exact}")
             self.assertAlmostEqual(primary["max_ms"], max(samples), delta=0.001)
         slow = routes["slow"]["shadow"]
-        self.assertGreaterEqual(slow["p50_ms"], SLOW_MS)
+        self.assertGreaterEqual(slow["p50_ms"], SLOW_MS * 0.99)   # 1% bucket error
 
     def test_merged_halves_equal_the_whole(self):
         half = len(self.requests) // 2 // PER_CONNECTION * PER_CONNECTION

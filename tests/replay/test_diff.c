@@ -533,6 +533,8 @@ test_want_samples(void **state)
 			 4);
 	assert_int_equal(n[1], 1);
 	assert_int_equal(n[0], 3);
+	answer_free(&p);
+	answer_free(&o);
 	st_differ_free(d);
 }
 
