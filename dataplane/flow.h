@@ -118,6 +118,13 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
  * the rest has not come within this time. */
 #define ST_FLOW_HEAD_TIMEOUT_MS 500
 
+/* struct st_flow.seen bits: what a full table tells a connection that
+ * opened from a half-open one by. */
+#define ST_FLOW_SEEN_LO 0x01	/* the "lo" endpoint sent a packet */
+#define ST_FLOW_SEEN_HI 0x02	/* the "hi" endpoint sent a packet */
+#define ST_FLOW_SEEN_SYN 0x04	/* a SYN (TCP only) */
+#define ST_FLOW_SEEN_DATA 0x08	/* an L4 payload */
+
 /* What a worker remembers about one flow. */
 struct st_flow {
 	uint64_t last_seen_tsc;
@@ -127,6 +134,7 @@ struct st_flow {
 	uint8_t mirrored;	/* mirror sessions that got a copy (bit mask) */
 	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
 	uint8_t closing;	/* RST or FIN both ways: expire soon */
+	uint8_t seen;		/* ST_FLOW_SEEN_* since it (re)opened */
 	uint8_t route;		/* what its last request matched (policy.h) */
 	uint8_t routes_generation;	/* of the route table it refers to */
 	uint8_t write;		/* its last request was a write */
@@ -136,11 +144,43 @@ struct st_flow {
 
 struct st_flow_table;
 
+/*
+ * When a new flow finds the table full, an entry is evicted to make room,
+ * so that a flood of new flows (a SYN flood, a scan) cannot stop legitimate
+ * new connections from being mirrored until the flood's entries time out.
+ * The victim is, in this order of preference:
+ * - closed: RST, or FIN both ways; only retransmissions can still come;
+ * - half-open: a SYN was seen, and not yet packets both ways and a
+ *   payload. A flood's entries are; a real connection is only until its
+ *   first request, which decides its verdict again in a new entry;
+ * - otherwise the least recently seen.
+ * An entry is never evicted while a request head is gathered for it (its
+ * "head" is set: the head points at it), nor when it was seen at the
+ * current @p now_tsc: the flows a lookup returned stay valid through every
+ * lookup with the same time. Eviction ranks a window of entries, not the
+ * whole table (flow.c says why), so its cost per new flow is bounded; it
+ * costs nothing while the table has room.
+ */
+enum st_flow_evict {
+	ST_FLOW_EVICT_CLOSED,
+	ST_FLOW_EVICT_HALF_OPEN,
+	ST_FLOW_EVICT_LRU,
+	ST_FLOW_EVICT_CLASSES
+};
+
+/* One eviction compares this many evictable entries, sampled over the
+ * table (fewer when it meets a closed one): a table no larger than this is
+ * ranked whole. */
+#define ST_FLOW_EVICT_WINDOW 16
+/* Slots one eviction looks at, at most, whatever they hold: it gives up
+ * (the new flow gets no entry) when none of them may be evicted. */
+#define ST_FLOW_EVICT_SCAN_MAX 512
+
 /**
  * Create a flow table for one worker (single-threaded: no locks).
  *
  * @param name            unique name (rte_hash needs one)
- * @param size            maximum number of flows
+ * @param size            maximum number of flows (at least 8)
  * @param idle_timeout_s  a flow idle this long is forgotten
  * @param socket          NUMA socket for the memory
  * @return the table, or NULL (rte_errno set)
@@ -153,18 +193,24 @@ struct st_flow_table *st_flow_table_create(const char *name, uint32_t size,
 void st_flow_table_free(struct st_flow_table *t);
 
 /**
- * Find the flows of a burst of packets, creating those not yet known, and
- * update their state with each packet (last seen, FIN/RST).
+ * Find the flows of a burst of packets, creating those not yet known (by
+ * evicting one when the table is full), and update their state with each
+ * packet (last seen, directions, SYN, payload, FIN/RST).
  *
  * @param keys      canonical keys
  * @param hashes    st_flow_hash() of each key (not modified; rte_hash's
  *                  bulk lookup just does not take a const array)
- * @param infos     parse results (TCP flags, direction)
+ * @param infos     parse results (TCP flags, direction, payload length)
  * @param n         burst size, at most ST_FLOW_BURST_MAX
- * @param now_tsc   current TSC
+ * @param now_tsc   current TSC; never 0. The flows returned stay valid
+ *                  until a lookup with another time evicts them, or an
+ *                  expiry removes them
  * @param flows     out: each packet's flow, or NULL when the table is full
+ *                  and nothing could be evicted
  * @param created   counter of flows created
- * @param full      counter of packets that found no room
+ * @param full      counter of packets that got no flow
+ * @param evicted   ST_FLOW_EVICT_CLASSES counters of flows evicted, by
+ *                  enum st_flow_evict
  */
 #define ST_FLOW_BURST_MAX 64
 void st_flow_table_lookup_burst(struct st_flow_table *t,
@@ -172,7 +218,8 @@ void st_flow_table_lookup_burst(struct st_flow_table *t,
 				uint32_t *hashes,
 				const struct st_pkt_info *infos, unsigned int n,
 				uint64_t now_tsc, struct st_flow **flows,
-				uint64_t *created, uint64_t *full);
+				uint64_t *created, uint64_t *full,
+				uint64_t *evicted);
 
 /**
  * Forget flows idle past their timeout, examining @p budget slots of the

@@ -454,6 +454,7 @@ burst_add(struct burst *b, uint16_t client, bool from_server, uint8_t flags)
 struct counters {
 	uint64_t created;
 	uint64_t full;
+	uint64_t evicted[ST_FLOW_EVICT_CLASSES];
 };
 
 static void
@@ -461,19 +462,42 @@ burst_run(struct st_flow_table *t, struct burst *b, uint64_t now_tsc,
 	  struct counters *c)
 {
 	st_flow_table_lookup_burst(t, b->keys, b->hashes, b->infos, b->n,
-				   now_tsc, b->flows, &c->created, &c->full);
+				   now_tsc, b->flows, &c->created, &c->full,
+				   c->evicted);
 }
 
-/* One packet on its own: returns its flow. */
+/* One packet on its own, with @p payload_len bytes of payload (headers
+ * only are built: the parse result says it): returns its flow. */
 static struct st_flow *
-packet(struct st_flow_table *t, uint16_t client, bool from_server,
-       uint8_t flags, uint64_t now_tsc, struct counters *c)
+segment(struct st_flow_table *t, uint16_t client, bool from_server,
+	uint8_t flags, uint16_t payload_len, uint64_t now_tsc,
+	struct counters *c)
 {
 	struct burst b = { .n = 0 };
 
 	burst_add(&b, client, from_server, flags);
+	b.infos[0].payload_len = payload_len;
 	burst_run(t, &b, now_tsc, c);
 	return b.flows[0];
+}
+
+static struct st_flow *
+packet(struct st_flow_table *t, uint16_t client, bool from_server,
+       uint8_t flags, uint64_t now_tsc, struct counters *c)
+{
+	return segment(t, client, from_server, flags, 0, now_tsc, c);
+}
+
+/* A connection that opened: handshake, then a request, at @p now_tsc and
+ * the three ticks after it. */
+static struct st_flow *
+open_connection(struct st_flow_table *t, uint16_t client, uint64_t now_tsc,
+		struct counters *c)
+{
+	packet(t, client, false, TCP_SYN, now_tsc, c);
+	packet(t, client, true, TCP_SYN | TCP_ACK, now_tsc + 1, c);
+	packet(t, client, false, TCP_ACK, now_tsc + 2, c);
+	return segment(t, client, false, TCP_ACK, 100, now_tsc + 3, c);
 }
 
 static struct st_flow_table *
@@ -493,6 +517,9 @@ table_new(uint32_t size, uint32_t idle_timeout_s)
 static uint64_t hz;
 /* A fake, far from zero, start time. */
 #define T0 (UINT64_C(1) << 40)
+/* An expiry budget past the slots of any table here: a call looks at
+ * every flow. */
+#define EVERY_SLOT 4096
 
 static int
 eal_setup(void **state)
@@ -515,7 +542,7 @@ static void
 test_table_create_and_find(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct burst b = { .n = 0 }, again;
 	unsigned int i, j;
 
@@ -551,7 +578,7 @@ static void
 test_table_full_burst(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct burst b = { .n = 0 };
 	unsigned int i;
 
@@ -572,7 +599,7 @@ static void
 test_table_both_directions(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct st_flow *fwd, *rev;
 
 	(void)state;
@@ -590,7 +617,7 @@ static void
 test_table_same_flow_in_burst(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct burst b = { .n = 0 };
 
 	(void)state;
@@ -612,7 +639,7 @@ static void
 test_table_fin_both_sides(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct st_flow *f;
 
 	(void)state;
@@ -644,7 +671,7 @@ static void
 test_table_rst(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 120);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct st_flow *f;
 
 	(void)state;
@@ -662,20 +689,20 @@ static void
 test_table_idle_expiry(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 1);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	uint16_t i;
 
 	(void)state;
 	for (i = 0; i < 5; i++)
 		packet(t, i, false, TCP_ACK, T0, &c);
-	assert_int_equal(st_flow_table_expire(t, T0 + hz / 2, 1024), 0);
+	assert_int_equal(st_flow_table_expire(t, T0 + hz / 2, EVERY_SLOT), 0);
 	assert_int_equal(st_flow_table_count(t), 5);
 
 	/* Flow 0 is seen again: its idle time starts over. */
 	packet(t, 0, true, TCP_ACK, T0 + hz * 3 / 2, &c);
-	assert_int_equal(st_flow_table_expire(t, T0 + 2 * hz, 1024), 4);
+	assert_int_equal(st_flow_table_expire(t, T0 + 2 * hz, EVERY_SLOT), 4);
 	assert_int_equal(st_flow_table_count(t), 1);
-	assert_int_equal(st_flow_table_expire(t, T0 + 4 * hz, 1024), 1);
+	assert_int_equal(st_flow_table_expire(t, T0 + 4 * hz, EVERY_SLOT), 1);
 	assert_int_equal(st_flow_table_count(t), 0);
 
 	/* A forgotten flow is new again. */
@@ -689,7 +716,7 @@ static void
 test_table_closing_expiry(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 100);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct st_flow *open;
 
 	(void)state;
@@ -698,14 +725,14 @@ test_table_closing_expiry(void **state)
 	packet(t, 3, false, TCP_FIN, T0, &c);
 	packet(t, 3, true, TCP_FIN, T0, &c);
 
-	assert_int_equal(st_flow_table_expire(t, T0 + hz, 1024), 0);
-	assert_int_equal(st_flow_table_expire(t, T0 + 2 * hz, 1024), 0);
-	assert_int_equal(st_flow_table_expire(t, T0 + 2 * hz + hz / 10, 1024),
-			 2);
+	assert_int_equal(st_flow_table_expire(t, T0 + hz, EVERY_SLOT), 0);
+	assert_int_equal(st_flow_table_expire(t, T0 + 2 * hz, EVERY_SLOT), 0);
+	assert_int_equal(
+		st_flow_table_expire(t, T0 + 2 * hz + hz / 10, EVERY_SLOT), 2);
 	assert_int_equal(st_flow_table_count(t), 1);
 	assert_int_equal(open->last_seen_tsc, T0);
-	assert_int_equal(st_flow_table_expire(t, T0 + 99 * hz, 1024), 0);
-	assert_int_equal(st_flow_table_expire(t, T0 + 101 * hz, 1024), 1);
+	assert_int_equal(st_flow_table_expire(t, T0 + 99 * hz, EVERY_SLOT), 0);
+	assert_int_equal(st_flow_table_expire(t, T0 + 101 * hz, EVERY_SLOT), 1);
 	assert_int_equal(st_flow_table_count(t), 0);
 	st_flow_table_free(t);
 }
@@ -715,7 +742,7 @@ static void
 test_table_expire_budget(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 1);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	unsigned int calls, removed, total = 0;
 	uint16_t i;
 
@@ -741,7 +768,7 @@ static void
 test_table_port_reuse(void **state)
 {
 	struct st_flow_table *t = table_new(64, 100);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct st_flow *f, *g;
 
 	(void)state;
@@ -781,7 +808,7 @@ test_table_recycled_slot_zeroed(void **state)
 {
 	struct st_flow_table *t = table_new(64, 1);
 	struct st_flow *old[64] = { NULL };
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	unsigned int i, j, reused = 0;
 	struct st_flow *f;
 
@@ -814,12 +841,294 @@ test_table_recycled_slot_zeroed(void **state)
 	st_flow_table_free(t);
 }
 
-/* A full table counts the packets it has no room for and goes on. */
+/* What eviction tells apart: directions, SYN, payload. A new connection
+ * over a closed one's entry starts afresh. */
+static void
+test_table_seen(void **state)
+{
+	struct st_flow_table *t = table_new(64, 100);
+	struct counters c = { 0 };
+	struct st_flow *f;
+
+	(void)state;
+	f = packet(t, 1, false, TCP_SYN, T0, &c);
+	assert_int_equal(f->seen, ST_FLOW_SEEN_LO | ST_FLOW_SEEN_SYN);
+	packet(t, 1, true, TCP_SYN | TCP_ACK, T0 + 1, &c);
+	assert_int_equal(f->seen,
+			 ST_FLOW_SEEN_LO | ST_FLOW_SEEN_HI | ST_FLOW_SEEN_SYN);
+	segment(t, 1, true, TCP_ACK, 10, T0 + 2, &c);
+	assert_int_equal(f->seen, ST_FLOW_SEEN_LO | ST_FLOW_SEEN_HI |
+					  ST_FLOW_SEEN_SYN | ST_FLOW_SEEN_DATA);
+
+	/* Picked up mid-stream: no SYN. */
+	f = segment(t, 2, true, TCP_ACK, 10, T0, &c);
+	assert_int_equal(f->seen, ST_FLOW_SEEN_HI | ST_FLOW_SEEN_DATA);
+
+	f = open_connection(t, 3, T0, &c);
+	packet(t, 3, false, TCP_FIN | TCP_ACK, T0 + 10, &c);
+	packet(t, 3, true, TCP_FIN | TCP_ACK, T0 + 11, &c);
+	assert_int_equal(f->closing, 1);
+	assert_ptr_equal(packet(t, 3, false, TCP_SYN, T0 + 12, &c), f);
+	assert_int_equal(f->seen, ST_FLOW_SEEN_LO | ST_FLOW_SEEN_SYN);
+	st_flow_table_free(t);
+}
+
+/*
+ * Which of the @p n flows (NULL: gone already) was evicted for the new
+ * flow @p f: its slot is free (zeroed), or @p f took it. Exactly one.
+ */
+static unsigned int
+victim(struct st_flow *const *flows, unsigned int n, const struct st_flow *f)
+{
+	unsigned int i, found = n, nb = 0;
+
+	for (i = 0; i < n; i++)
+		if (flows[i] != NULL &&
+		    (flows[i] == f || flows[i]->last_seen_tsc == 0)) {
+			found = i;
+			nb++;
+		}
+	assert_int_equal(nb, 1);
+	return found;
+}
+
+/*
+ * A full table no larger than the eviction window ranks every entry: the
+ * closed ones go first, then the half-open ones, oldest first, then the
+ * rest, least recently seen first.
+ */
+static void
+test_evict_order(void **state)
+{
+	enum { SIZE = ST_FLOW_EVICT_WINDOW, NEW = SIZE + 4 };
+	/* Flows 0-1 closed, 2-4 half-open, the rest opened; then the new
+	 * ones, SIZE onwards. */
+	static const int expected[NEW] = {
+		-1, -1, 3, 4, 2, 6, 8, 9, 10, 11, 12, 13, 14, 15, 7, 5,
+		SIZE, SIZE + 1, SIZE + 2, SIZE + 3,
+	};
+	struct st_flow_table *t = table_new(SIZE, 100);
+	struct st_flow *flow[SIZE + NEW];	/* NULL once evicted */
+	struct counters c = { 0 };
+	uint64_t now = T0;
+	unsigned int i, v;
+
+	(void)state;
+	/* Closed: a reset; FIN both ways. */
+	flow[0] = packet(t, 0, false, TCP_SYN, now += 10, &c);
+	packet(t, 0, true, TCP_RST | TCP_ACK, now += 10, &c);
+	flow[1] = open_connection(t, 1, now += 10, &c);
+	packet(t, 1, false, TCP_FIN | TCP_ACK, now += 10, &c);
+	packet(t, 1, true, TCP_FIN | TCP_ACK, now += 10, &c);
+	/* Half-open: a SYN alone; one answered; one with data, unanswered. */
+	flow[2] = packet(t, 2, false, TCP_SYN, now += 10, &c);
+	flow[3] = packet(t, 3, false, TCP_SYN, now += 10, &c);
+	packet(t, 3, true, TCP_SYN | TCP_ACK, now += 10, &c);
+	flow[4] = packet(t, 4, false, TCP_SYN, now += 10, &c);
+	segment(t, 4, false, TCP_ACK, 50, now += 10, &c);
+	/* Opened, or picked up mid-stream (no SYN seen). */
+	for (i = 5; i < 11; i++)
+		flow[i] = open_connection(t, (uint16_t)i, now += 10, &c);
+	for (i = 11; i < SIZE; i++)
+		flow[i] = segment(t, (uint16_t)i, i % 2, TCP_ACK, 20,
+				  now += 10, &c);
+	/* Seen again, out of slot order: age decides. A FIN one way leaves
+	 * a connection open the other way. */
+	packet(t, 7, false, TCP_FIN | TCP_ACK, now += 10, &c);
+	segment(t, 5, true, TCP_ACK, 30, now += 10, &c);
+	packet(t, 2, false, TCP_SYN, now += 10, &c);
+	assert_int_equal(st_flow_table_count(t), SIZE);
+	assert_int_equal(c.created, SIZE);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_LRU], 0);
+
+	for (i = 0; i < NEW; i++) {
+		struct st_flow *f = segment(t, (uint16_t)(100 + i), false,
+					    TCP_ACK, 20, now += 10, &c);
+
+		assert_non_null(f);
+		v = victim(flow, SIZE + i, f);
+		if (expected[i] < 0)
+			assert_true(v == 0 || v == 1);
+		else
+			assert_int_equal(v, expected[i]);
+		flow[v] = NULL;
+		flow[SIZE + i] = f;
+	}
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_CLOSED], 2);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_HALF_OPEN], 3);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_LRU], NEW - 5);
+	assert_int_equal(c.full, 0);
+	assert_int_equal(c.created, SIZE + NEW);
+	assert_int_equal(st_flow_table_count(t), SIZE);
+	st_flow_table_free(t);
+}
+
+/* Flows a burst points at, and flows a request head points at, are not
+ * evicted; when nothing else is left, the new flow gets no entry. */
+static void
+test_evict_spares_burst_and_heads(void **state)
+{
+	enum { SIZE = ST_FLOW_EVICT_WINDOW };
+	struct st_flow_table *t = table_new(SIZE, 100);
+	struct st_flow *flow[SIZE];
+	struct counters c = { 0 };
+	const uint64_t t1 = T0 + 1000, t2 = T0 + 2000;
+	struct burst b = { .n = 0 };
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < SIZE; i++)
+		flow[i] = open_connection(t, (uint16_t)i, T0 + 10 * i, &c);
+	flow[0]->head = 1;
+	/* The new flow comes first: flow 1, which the bulk lookup has found
+	 * already, must not be the one evicted for it. */
+	burst_add(&b, 100, false, TCP_ACK);
+	burst_add(&b, 1, true, TCP_ACK);
+	burst_run(t, &b, t1, &c);
+	assert_int_equal(victim(flow, SIZE, b.flows[0]), 2);
+	flow[2] = b.flows[0];
+	assert_ptr_equal(b.flows[1], flow[1]);
+	assert_int_equal(flow[1]->last_seen_tsc, t1);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_LRU], 1);
+
+	flow[0]->head = 0;
+	assert_int_equal(
+		victim(flow, SIZE, packet(t, 101, false, TCP_SYN, t1 + 1, &c)),
+		0);
+
+	/* SIZE + 1 new flows at one time: the last finds every entry in use
+	 * by its own burst. */
+	b.n = 0;
+	for (i = 0; i <= SIZE; i++)
+		burst_add(&b, (uint16_t)(200 + i), false, TCP_SYN);
+	burst_run(t, &b, t2, &c);
+	for (i = 0; i < SIZE; i++)
+		assert_non_null(b.flows[i]);
+	assert_null(b.flows[SIZE]);
+	assert_int_equal(c.full, 1);
+	assert_int_equal(c.created, 2 * SIZE + 2);
+	assert_int_equal(st_flow_table_count(t), SIZE);
+	st_flow_table_free(t);
+}
+
+/*
+ * A SYN flood through a table holding real connections: 31 new half-open
+ * flows per burst, 20 times the table's size. Real connections opened
+ * together before it (in neighbouring slots), and others open during it
+ * (one handshake packet per burst); all then stay idle, the least recently
+ * seen entries of all. Every real connection keeps its entry and state;
+ * only flood entries are evicted.
+ */
+static void
+test_real_flows_survive_flood(void **state)
+{
+	enum { SIZE = 1024, BEFORE = 32, REAL = 64, PER_BURST = 31 };
+	enum { BURSTS = 20 * 33 };
+	struct st_flow_table *t = table_new(SIZE, 100);
+	struct st_flow *real[REAL] = { NULL };
+	struct counters c = { 0 };
+	uint16_t flood = 0;
+	unsigned int i, k;
+
+	(void)state;
+	for (i = 0; i < BEFORE; i++) {
+		real[i] = open_connection(t, (uint16_t)(60000 + i),
+					  T0 - 1000 + 4 * i, &c);
+		real[i]->route = 7;
+	}
+	for (k = 0; k < BURSTS; k++) {
+		struct burst b = { .n = 0 };
+		unsigned int r = BEFORE + k / 16, step = k % 16;
+
+		for (i = 0; i < PER_BURST; i++)
+			burst_add(&b, flood++, false, TCP_SYN);
+		/* Real connection r: SYN, SYN-ACK, ACK, a request. */
+		if (r < REAL && step < 4) {
+			burst_add(&b, (uint16_t)(60000 + r), step == 1,
+				  step == 0   ? TCP_SYN :
+				  step == 1 ? TCP_SYN | TCP_ACK :
+					      TCP_ACK);
+			b.infos[b.n - 1].payload_len = step == 3 ? 200 : 0;
+		}
+		burst_run(t, &b, T0 + k, &c);
+		if (r < REAL && step == 3) {
+			real[r] = b.flows[b.n - 1];
+			real[r]->route = 7;
+		}
+	}
+	assert_int_equal(c.full, 0);
+	assert_int_equal(c.created, (uint64_t)flood + REAL);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_HALF_OPEN],
+			 c.created - SIZE);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_LRU], 0);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_CLOSED], 0);
+	for (i = 0; i < REAL; i++) {
+		assert_ptr_equal(segment(t, (uint16_t)(60000 + i), true,
+					 TCP_ACK, 300, T0 + BURSTS, &c),
+				 real[i]);
+		assert_int_equal(real[i]->route, 7);
+	}
+	assert_int_equal(c.created, (uint64_t)flood + REAL);
+	st_flow_table_free(t);
+}
+
+/*
+ * One eviction looks at ST_FLOW_EVICT_SCAN_MAX slots, not the whole table,
+ * and the next goes on from there. A full table of 1024 flows all seen at
+ * the current time but one: some evictions give up before they find it,
+ * and the third finds it at the latest (the table has fewer than three
+ * times ST_FLOW_EVICT_SCAN_MAX slots).
+ */
+static void
+test_evict_bounded(void **state)
+{
+	enum { SIZE = 1024 };
+	_Static_assert(2 * ST_FLOW_EVICT_SCAN_MAX == SIZE, "sweeps of 512");
+	struct st_flow_table *t = table_new(SIZE, 100);
+	struct st_flow *flow[SIZE];
+	struct counters c = { 0 };
+	unsigned int i, k, retried = 0;
+	struct st_flow *f;
+
+	(void)state;
+	for (k = 0; k < SIZE / ST_FLOW_BURST_MAX; k++) {
+		struct burst b = { .n = 0 };
+
+		for (i = 0; i < ST_FLOW_BURST_MAX; i++)
+			burst_add(&b, (uint16_t)(k * ST_FLOW_BURST_MAX + i),
+				  false, TCP_ACK);
+		burst_run(t, &b, T0, &c);
+		memcpy(&flow[k * ST_FLOW_BURST_MAX], b.flows,
+		       sizeof(b.flows));
+	}
+	assert_int_equal(st_flow_table_count(t), SIZE);
+	for (i = 0; i < SIZE; i++) {
+		flow[i]->last_seen_tsc = T0 - 1;
+		for (k = 0; k < 3; k++) {
+			f = packet(t, (uint16_t)(2000 + i), false, TCP_ACK, T0,
+				   &c);
+			if (f != NULL)
+				break;
+			retried++;
+		}
+		assert_non_null(f);
+		assert_int_equal(victim(flow, SIZE, f), i);
+		flow[i] = NULL;
+	}
+	print_message("%u sweeps of %u evictions gave up\n", retried, SIZE);
+	assert_true(retried > 0);
+	assert_int_equal(c.full, retried);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_LRU], SIZE);
+	st_flow_table_free(t);
+}
+
+/* A full table evicts for new flows; when every entry is in use by the
+ * burst it counts the packets it has no room for, and goes on. */
 static void
 test_table_full(void **state)
 {
 	struct st_flow_table *t = table_new(64, 1);
-	struct counters c = { 0, 0 };
+	struct counters c = { 0 };
 	struct burst b;
 	unsigned int i, k, nulls = 0;
 	uint16_t client = 0;
@@ -829,24 +1138,37 @@ test_table_full(void **state)
 		b.n = 0;
 		for (i = 0; i < 25; i++)
 			burst_add(&b, client++, false, TCP_SYN);
-		burst_run(t, &b, T0, &c);
+		burst_run(t, &b, T0 + k, &c);
 		for (i = 0; i < b.n; i++)
 			nulls += b.flows[i] == NULL;
 	}
-	print_message("created %" PRIu64 ", full %" PRIu64 "\n", c.created,
-		      c.full);
-	assert_int_equal(c.created + c.full, 200);
-	assert_int_equal(c.full, nulls);
-	assert_true(c.created <= 64);
-	assert_true(c.full >= 200 - 64);
-	assert_int_equal(st_flow_table_count(t), c.created);
+	assert_int_equal(nulls, 0);
+	assert_int_equal(c.created, 200);
+	assert_int_equal(c.full, 0);
+	assert_int_equal(c.evicted[ST_FLOW_EVICT_HALF_OPEN], 200 - 64);
+	assert_int_equal(st_flow_table_count(t), 64);
+
+	/* 80 new flows at one time: the last 16 find all 64 entries taken
+	 * by their own burst. */
+	b.n = 0;
+	for (i = 0; i < 80 && b.n < ST_FLOW_BURST_MAX; i++)
+		burst_add(&b, client++, false, TCP_ACK);
+	burst_run(t, &b, T0 + 10, &c);
+	b.n = 0;
+	for (i = 0; i < 16; i++)
+		burst_add(&b, client++, false, TCP_ACK);
+	burst_run(t, &b, T0 + 10, &c);
+	for (i = 0; i < b.n; i++)
+		assert_null(b.flows[i]);
+	assert_int_equal(c.full, 16);
+	assert_int_equal(c.created, 264);
+	assert_int_equal(st_flow_table_count(t), 64);
 
 	/* Known flows are still found; expiry makes room again. */
-	assert_non_null(packet(t, 0, true, TCP_ACK, T0 + 1, &c));
-	assert_int_equal(c.created + c.full, 200);
-	assert_int_equal(st_flow_table_expire(t, T0 + 10 * hz, 1000),
-			 c.created);
-	assert_non_null(packet(t, 199, false, TCP_ACK, T0 + 10 * hz, &c));
+	assert_non_null(packet(t, 199 + 64, true, TCP_ACK, T0 + 11, &c));
+	assert_int_equal(c.created, 264);
+	assert_int_equal(st_flow_table_expire(t, T0 + 10 * hz, 1000), 64);
+	assert_non_null(packet(t, 1, false, TCP_ACK, T0 + 10 * hz, &c));
 	assert_int_equal(st_flow_table_count(t), 1);
 	st_flow_table_free(t);
 }
@@ -881,6 +1203,11 @@ main(void)
 		cmocka_unit_test(test_table_port_reuse),
 		cmocka_unit_test(test_table_recycled_slot_zeroed),
 		cmocka_unit_test(test_table_full),
+		cmocka_unit_test(test_table_seen),
+		cmocka_unit_test(test_evict_order),
+		cmocka_unit_test(test_evict_spares_burst_and_heads),
+		cmocka_unit_test(test_real_flows_survive_flood),
+		cmocka_unit_test(test_evict_bounded),
 	};
 	int failed;
 
