@@ -216,8 +216,9 @@ get_name(struct st_yaml *ld, yaml_node_t *node, const char *where, char *out)
 static int
 load_ports(struct st_yaml *ld, yaml_node_t *node, struct st_config *cfg)
 {
-	static const char *const keys[] = { "client", "server", NULL };
-	yaml_node_t *client, *server;
+	static const char *const keys[] = { "client", "server",
+					     "link_propagation", NULL };
+	yaml_node_t *client, *server, *v;
 	int ret = st_yaml_check_mapping(ld, node, "ports", keys);
 
 	if (ret < 0)
@@ -231,6 +232,10 @@ load_ports(struct st_yaml *ld, yaml_node_t *node, struct st_config *cfg)
 	ret = get_port(ld, client, "ports.client", &cfg->client);
 	if (ret == 0)
 		ret = get_port(ld, server, "ports.server", &cfg->server);
+	if (ret == 0 &&
+	    (v = st_yaml_lookup(ld, node, "link_propagation")) != NULL)
+		ret = st_yaml_get_bool(ld, v, "ports.link_propagation",
+				       &cfg->link_propagation);
 	return ret;
 }
 
@@ -918,6 +923,8 @@ st_config_init(struct st_config *cfg, const char *path, char *err,
 	cfg->http.max_head_bytes = DEFAULT_MAX_HEAD_BYTES;
 	cfg->flow_table.size = DEFAULT_FLOW_TABLE_SIZE;
 	cfg->flow_table.idle_timeout_s = DEFAULT_IDLE_TIMEOUT_S;
+	/* A bump in the wire hides a link fault from the side still up. */
+	cfg->link_propagation = true;
 	return 0;
 }
 

@@ -162,6 +162,10 @@ struct st_config {
 	char path[4096];
 	struct st_port_ref client;
 	struct st_port_ref server;
+	/* ports.link_propagation: while one wire port has no link, the
+	 * other is taken down, so that the neighbours on both sides see the
+	 * fault (dataplane/link.h). A reload may change it. */
+	bool link_propagation;
 	unsigned int nb_mirrors;
 	struct st_mirror_conf mirrors[ST_MAX_MIRRORS];
 	unsigned int nb_routes;

@@ -12,10 +12,32 @@
  */
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "stats.h"
+
+struct rte_mempool;
+
+/* The mempools shown: data, clone and header pools per NUMA socket. */
+#define ST_VIEW_MAX_POOLS (3 * RTE_MAX_NUMA_NODES)
+
+/*
+ * A port's link as the control thread last polled it, and what link
+ * propagation did to it (dataplane/link.h). Shadow ports only have up and
+ * down_events.
+ */
+struct st_link_view {
+	bool up;
+	bool held_down;		/* taken down by shadowtap: the other
+				 * wire port has no link */
+	uint64_t down_events;	/* links lost, not counting shadowtap's own
+				 * taking down */
+	uint64_t propagated_downs;	/* times shadowtap took it down */
+	uint64_t propagation_failures;	/* times it could not (a PMD
+					 * without link control: -ENOTSUP) */
+};
 
 struct st_view {
 	pthread_mutex_t lock;
@@ -28,6 +50,13 @@ struct st_view {
 	uint64_t tsc_hz;
 	/* Set once at start, after the wire ports' rte_flow rules. */
 	struct st_port_offload offload[ST_SIDE_COUNT];
+	/* Written by the control thread, under the lock. */
+	struct st_link_view wire_link[ST_SIDE_COUNT];
+	struct st_link_view mirror_link[ST_MAX_MIRRORS];
+	/* Set once at start, before other threads read the view; their
+	 * in-use counts are read when shown. */
+	struct rte_mempool *pools[ST_VIEW_MAX_POOLS];
+	unsigned int nb_pools;
 };
 
 #endif

@@ -46,6 +46,22 @@ st_port_tx_chains(uint16_t port_id)
 	       (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) != 0;
 }
 
+/*
+ * The largest MTU a port takes, as ethdev checks it: its largest frame
+ * less the L2 overhead it declares (header and CRC when it declares none).
+ * net_tap offers scatter but frames of 1522 bytes at most.
+ */
+static uint16_t
+max_mtu(const struct rte_eth_dev_info *info)
+{
+	uint32_t overhead = RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+
+	if (info->max_mtu != UINT16_MAX && info->max_rx_pktlen > info->max_mtu)
+		overhead = info->max_rx_pktlen - info->max_mtu;
+	return (uint16_t)RTE_MIN((uint32_t)info->max_mtu,
+				 info->max_rx_pktlen - overhead);
+}
+
 static void
 fill_conf(const struct rte_eth_dev_info *info, uint16_t nb_rxq,
 	  struct rte_eth_conf *conf)
@@ -70,7 +86,7 @@ fill_conf(const struct rte_eth_dev_info *info, uint16_t nb_rxq,
 	 * scatter, and mirror copies may be chains: ask for both. */
 	if (info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) {
 		conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
-		conf->rxmode.mtu = RTE_MIN(info->max_mtu, JUMBO_MTU);
+		conf->rxmode.mtu = RTE_MIN(max_mtu(info), JUMBO_MTU);
 	}
 	if (info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf->txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -111,7 +127,13 @@ st_port_configure(uint16_t port_id, const char *role, uint16_t nb_rxq,
 			RTE_LOG(WARNING, USER1, "%s port %u (%s): flow marks: "
 				"%s\n", role, port_id, name, strerror(-ret));
 	}
+	/* A shadow port only sends, but net_tap takes only as many RX
+	 * queues as TX queues. The data pool counts RX descriptors on every
+	 * port, shadow ports too. Nothing is spread over them. */
 	fill_conf(&info, nb_rxq, &conf);
+	if (!wire && nb_rxq == 0 && pool != NULL &&
+	    strcmp(info.driver_name, "net_tap") == 0)
+		nb_rxq = nb_txq;
 	ret = rte_eth_dev_configure(port_id, nb_rxq, nb_txq, &conf);
 	if (ret == 0)
 		ret = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd,

@@ -25,7 +25,10 @@
  * @param role     "client", "server" or a mirror name, for messages
  * @param nb_rxq   RX queues (0 for a shadow port, which only sends)
  * @param nb_txq   TX queues, one per worker
- * @param pool     data mbufs for the RX queues (NULL when nb_rxq is 0)
+ * @param pool     data mbufs for the RX queues; for a shadow port, for the
+ *                 RX queues its driver may insist on (net_tap wants as
+ *                 many as TX queues: they are set up, never polled), or
+ *                 NULL
  * @param wire     a wire port: promiscuous, so it forwards every frame
  * @return 0, or a negative errno with @p err saying why
  */

@@ -138,6 +138,8 @@ test_load_minimal(void **state)
 
 	assert_int_equal(cfg->flow_table.size, 65536);
 	assert_int_equal(cfg->flow_table.idle_timeout_s, 120);
+	/* A bump in the wire propagates link faults unless told not to. */
+	assert_true(cfg->link_propagation);
 }
 
 static void
@@ -149,7 +151,7 @@ test_load_flow_table_and_limits(void **state)
 
 	(void)state;
 	load_yaml(&l,
-		  "ports: {client: \"3\", server: 4}\n"
+		  "ports: {client: \"3\", server: 4, link_propagation: false}\n"
 		  "flow_table:\n"
 		  "  size: 64\n"
 		  "  idle_timeout_s: 86400\n"
@@ -166,6 +168,7 @@ test_load_flow_table_and_limits(void **state)
 	expect_loaded(&l);
 	assert_int_equal(cfg->client.port_id, 3);
 	assert_int_equal(cfg->server.port_id, 4);
+	assert_false(cfg->link_propagation);
 	assert_int_equal(cfg->flow_table.size, 64);
 	assert_int_equal(cfg->flow_table.idle_timeout_s, 86400);
 	assert_int_equal(cfg->nb_mirrors, 3);
@@ -180,12 +183,14 @@ test_load_flow_table_and_limits(void **state)
 		 "ports:\n"
 		 "  client: %u\n"
 		 "  server: 0\n"
+		 "  link_propagation: true\n"
 		 "flow_table:\n"
 		 "  size: 16777216\n"
 		 "  idle_timeout_s: 1\n", RTE_MAX_ETHPORTS - 1);
 	load_yaml(&l, yaml);
 	expect_loaded(&l);
 	assert_int_equal(cfg->client.port_id, RTE_MAX_ETHPORTS - 1);
+	assert_true(cfg->link_propagation);
 	assert_int_equal(cfg->flow_table.size, 1u << 24);
 	assert_int_equal(cfg->flow_table.idle_timeout_s, 1);
 	assert_int_equal(cfg->nb_mirrors, 0);
@@ -466,6 +471,12 @@ static const struct bad_config {
 	{ "ports:\n  client: [0]\n  server: 1\n", 2,
 	  { "ports.client", "value" } },
 	{ "ports:\n  client: 0\n  server:\n", 3, { "ports.server", "value" } },
+	{ PORTS "  link_propagation: yes\n", 4,
+	  { "ports.link_propagation", "'yes' is not true or false" } },
+	{ PORTS "  link_propagation: [true]\n", 4,
+	  { "ports.link_propagation" } },
+	{ PORTS "  link_propagation: true\n  link_propagation: false\n", 5,
+	  { "'link_propagation'", "twice" } },
 	{ PORTS "mirrors:\n  name: a\n  port: 2\n", 5, { "mirrors", "list" } },
 	{ PORTS "mirrors: a\n", 4, { "mirrors", "list" } },
 	{ PORTS "mirrors:\n  - a\n", 5, { "mirrors[0]", "mapping" } },

@@ -26,7 +26,10 @@
 
 #include "eal_fixture.h"
 
+#include <jansson.h>
+
 #include <rte_common.h>
+#include <rte_mbuf.h>
 #include <rte_version.h>
 
 #include "metrics.h"
@@ -258,6 +261,53 @@ test_mirrors(void **state)
 	assert_line(t, "shadowtap_mirror_enabled{mirror=\"v2\"} 1");
 	assert_line(t, "shadowtap_mirror_enabled{mirror=\"v3.canary\"} 0");
 	assert_line(t, "# TYPE shadowtap_mirror_percent gauge");
+}
+
+#define SERVER_LABELS "side=\"server\",port=\"1\",device=\"odd\\\"dev\\\\1\\n\""
+
+/* Links as the link watch left them: a client port without link, the
+ * server port held down for it, one shadow port down. */
+static void
+set_links(struct st_view *v)
+{
+	v->wire_link[ST_SIDE_CLIENT] = (struct st_link_view){
+		.up = false, .down_events = 2 };
+	v->wire_link[ST_SIDE_SERVER] = (struct st_link_view){
+		.up = false, .held_down = true, .propagated_downs = 3,
+		.propagation_failures = 1 };
+	v->mirror_link[0] = (struct st_link_view){ .up = true,
+						   .down_events = 4 };
+	v->mirror_link[1] = (struct st_link_view){ .up = false };
+}
+
+static void
+test_links(void **state)
+{
+	struct fixture *fx = *state;
+	const char *t;
+
+	set_links(&fx->view);
+	t = render(fx);
+	assert_line(t, "shadowtap_port_link_up{side=\"client\",port=\"0\","
+		       "device=\"net_pcap0\"} 0");
+	assert_line(t, "shadowtap_port_link_held_down{side=\"client\","
+		       "port=\"0\",device=\"net_pcap0\"} 0");
+	assert_line(t, "shadowtap_port_link_down_events_total{side="
+		       "\"client\",port=\"0\",device=\"net_pcap0\"} 2");
+	assert_line(t, "shadowtap_port_link_held_down{" SERVER_LABELS "} 1");
+	assert_line(t, "shadowtap_port_propagated_downs_total{" SERVER_LABELS
+		       "} 3");
+	assert_line(t, "shadowtap_port_propagation_failures_total{"
+		       SERVER_LABELS "} 1");
+	assert_line(t, "shadowtap_mirror_link_up{mirror=\"v2\"} 1");
+	assert_line(t, "shadowtap_mirror_link_up{mirror=\"v3.canary\"} 0");
+	assert_line(t, "shadowtap_mirror_link_down_events_total{mirror="
+		       "\"v2\"} 4");
+	assert_line(t, "# TYPE shadowtap_port_link_up gauge");
+	assert_line(t, "# TYPE shadowtap_port_propagated_downs_total counter");
+	/* No pools in this view: the families, without samples. */
+	assert_line(t, "# TYPE shadowtap_mempool_in_use_mbufs gauge");
+	assert_null(strstr(t, "shadowtap_mempool_in_use_mbufs{"));
 }
 
 static void
@@ -760,6 +810,60 @@ test_dpdk_device_names(void **state)
 		       "port=\"1\",device=\"net_null1\"} 57");
 }
 
+/* Under EAL: a pool's in-use count, in Prometheus and in the counters'
+ * JSON, with the links. */
+static void
+test_pools_and_links_in_stats(void **state)
+{
+	struct fixture *fx = *state;
+	struct rte_mempool *mp = rte_pktmbuf_pool_create("st_test_pool", 63, 0,
+							 0, 256, SOCKET_ID_ANY);
+	struct rte_mbuf *m[5];
+	json_t *doc, *server;
+	json_error_t jerr;
+	char *json = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	assert_non_null(mp);
+	assert_int_equal(rte_pktmbuf_alloc_bulk(mp, m, RTE_DIM(m)), 0);
+	fx->view.pools[0] = mp;
+	fx->view.nb_pools = 1;
+	set_links(&fx->view);
+	assert_line(render(fx),
+		    "shadowtap_mempool_in_use_mbufs{pool=\"st_test_pool\"} 5");
+	assert_line(fx->text,
+		    "shadowtap_mempool_mbufs{pool=\"st_test_pool\"} 63");
+
+	f = open_memstream(&json, &len);
+	assert_non_null(f);
+	assert_int_equal(st_stats_write_json(f, &fx->view), 0);
+	assert_int_equal(fclose(f), 0);
+	doc = json_loadb(json, len, 0, &jerr);
+	if (doc == NULL)
+		fail_msg("%s: %s", jerr.text, json);
+	free(json);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+				 json_object_get(doc, "mempools"),
+				 "st_test_pool"), "in_use")), 5);
+	server = json_object_get(json_object_get(doc, "ports"), "server");
+	assert_true(json_is_false(json_object_get(server, "link_up")));
+	assert_true(json_is_true(json_object_get(server, "link_held_down")));
+	assert_int_equal(json_integer_value(json_object_get(
+				 server, "propagated_downs")), 3);
+	assert_int_equal(json_integer_value(json_object_get(
+				 server, "propagation_failures")), 1);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(
+				 json_object_get(doc, "mirrors"), "v2"),
+				 "link_down_events")), 4);
+	json_decref(doc);
+
+	rte_pktmbuf_free_bulk(m, RTE_DIM(m));
+	assert_line(render(fx),
+		    "shadowtap_mempool_in_use_mbufs{pool=\"st_test_pool\"} 0");
+	rte_mempool_free(mp);
+}
+
 static void
 test_telemetry_register(void **state)
 {
@@ -802,6 +906,7 @@ main(void)
 		VIEW_TEST(test_build_info),
 		VIEW_TEST(test_mirrors),
 		VIEW_TEST(test_routes),
+		VIEW_TEST(test_links),
 		VIEW_TEST(test_histogram),
 		VIEW_TEST(test_escaping),
 		VIEW_TEST(test_format),
@@ -814,6 +919,7 @@ main(void)
 	};
 	const struct CMUnitTest with_eal[] = {
 		VIEW_TEST(test_dpdk_device_names),
+		VIEW_TEST(test_pools_and_links_in_stats),
 		VIEW_TEST(test_telemetry_register),
 	};
 	int failed;
