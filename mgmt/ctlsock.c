@@ -69,25 +69,47 @@ check_keys(json_t *req, const struct st_ctlsock_command *cmd, char *err,
 
 /* "unknown command 'NAME' (every, name, of, the, table)" */
 static void
-unknown_command(const struct st_ctlsock *s, const char *name, char *err,
+unknown_command(const struct st_ctlsock_command *commands,
+		unsigned int nb_commands, const char *name, char *err,
 		size_t errlen)
 {
 	size_t len;
 	unsigned int i;
 
 	snprintf(err, errlen, "unknown command '%s' (", name);
-	for (i = 0; i < s->nb_commands; i++) {
+	for (i = 0; i < nb_commands; i++) {
 		len = strlen(err);
 		snprintf(err + len, errlen - len, "%s%s", i > 0 ? ", " : "",
-			 s->commands[i].name);
+			 commands[i].name);
 	}
 	len = strlen(err);
 	snprintf(err + len, errlen - len, ")");
 }
 
-/* Run one request line; returns the reply (never NULL but out of memory). */
+/*
+ * The "error" of a reply. jansson takes only UTF-8, and a message may not
+ * be: snprintf() cuts the request's own text (a command's name, a key, a
+ * name a handler quotes) at the buffer's end, perhaps inside a character,
+ * and a handler may quote bytes that are not text (a file name). Rather
+ * than a reply without its error, such a message goes out with '?' for
+ * each byte outside ASCII.
+ */
 static json_t *
-run_request(struct st_ctlsock *s, const char *line, size_t len)
+error_string(char *err)
+{
+	json_t *s = json_string(err);
+	char *c;
+
+	for (c = err; s == NULL && *c != '\0'; c++)
+		if ((unsigned char)*c >= 0x80)
+			*c = '?';
+	return s != NULL ? s : json_string(err);
+}
+
+json_t *
+st_ctlsock_request(const struct st_ctlsock_command *commands,
+		   unsigned int nb_commands, void *arg, const char *line,
+		   size_t len)
 {
 	json_t *reply = json_object(), *req = NULL, *name;
 	const struct st_ctlsock_command *cmd = NULL;
@@ -117,20 +139,21 @@ run_request(struct st_ctlsock *s, const char *line, size_t len)
 		snprintf(err, sizeof(err), "'command' must be a string");
 		goto done;
 	}
-	for (i = 0; i < s->nb_commands && cmd == NULL; i++)
-		if (strcmp(s->commands[i].name, json_string_value(name)) == 0)
-			cmd = &s->commands[i];
+	for (i = 0; i < nb_commands && cmd == NULL; i++)
+		if (strcmp(commands[i].name, json_string_value(name)) == 0)
+			cmd = &commands[i];
 	if (cmd == NULL) {
-		unknown_command(s, json_string_value(name), err, sizeof(err));
+		unknown_command(commands, nb_commands, json_string_value(name),
+				err, sizeof(err));
 		goto done;
 	}
 	if (check_keys(req, cmd, err, sizeof(err)) == 0)
-		ret = cmd->handler(s->arg, req, reply, err, sizeof(err));
+		ret = cmd->handler(arg, req, reply, err, sizeof(err));
 done:
 	json_decref(req);
 	json_object_set_new(reply, "ok", json_boolean(ret == 0));
 	if (ret != 0)
-		json_object_set_new(reply, "error", json_string(err));
+		json_object_set_new(reply, "error", error_string(err));
 	return reply;
 }
 
@@ -233,7 +256,8 @@ client_lines(struct st_ctlsock *s, struct client *c)
 		size_t line_len = len > 0 && c->in[len - 1] == '\r' ? len - 1 :
 								      len;
 
-		client_send(c, run_request(s, c->in, line_len));
+		client_send(c, st_ctlsock_request(s->commands, s->nb_commands,
+						  s->arg, c->in, line_len));
 		memmove(c->in, nl + 1, c->in_len - len - 1);
 		c->in_len -= len + 1;
 	}
@@ -274,19 +298,73 @@ client_read(struct st_ctlsock *s, struct client *c)
 	}
 }
 
-/* A peer may talk to the program when it is root, runs as the same user,
- * or belongs to the socket's group (the 0660 mode says the same; this
- * holds where file modes are not checked). */
-static bool
-peer_allowed(int fd)
+/* Whether the peer of @p fd had @p group among its supplementary groups
+ * when it connected: 1, 0, or a negative errno. */
+static int
+peer_has_group(int fd, gid_t group)
 {
-	struct ucred cred;
-	socklen_t len = sizeof(cred);
+	socklen_t size = 0;
+	gid_t *groups;
+	size_t i;
+	int ret = 0;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
-		return false;
-	return cred.uid == 0 || cred.uid == geteuid() ||
-	       cred.gid == getegid();
+	/* Sized first: a process may have up to NGROUPS_MAX (65536). */
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, NULL, &size) != 0 &&
+	    errno != ERANGE)
+		return -errno;
+	if (size == 0)
+		return 0;
+	groups = malloc(size);
+	if (groups == NULL)
+		return -ENOMEM;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &size) != 0)
+		ret = -errno;
+	for (i = 0; ret == 0 && i < size / sizeof(*groups); i++)
+		ret = groups[i] == group;
+	free(groups);
+	return ret;
+}
+
+/*
+ * A peer may talk to the program when it is root, runs as the same user,
+ * or has the program's group among its groups, primary or supplementary:
+ * what the socket's 0660 mode lets through, checked again for where file
+ * modes are not (a socket opened up, an fd passed on). The credentials
+ * are those the kernel took at connect(), SO_PEERCRED and SO_PEERGROUPS:
+ * not the user database (getgrouplist() gives the groups a login would
+ * get, not those the process has, and may block on a directory server),
+ * nor /proc/PID/status (the groups of whatever process has that pid now).
+ * A refusal is logged on stderr, and @p why says it for the peer.
+ */
+static bool
+peer_allowed(const struct st_ctlsock *s, int fd, char *why, size_t len)
+{
+	const gid_t group = getegid();
+	socklen_t size = sizeof(struct ucred);
+	struct ucred cred;
+	int member;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) != 0) {
+		snprintf(why, len, "permission denied: no peer credentials: %s",
+			 strerror(errno));
+	} else {
+		if (cred.uid == 0 || cred.uid == geteuid() || cred.gid == group)
+			return true;
+		member = peer_has_group(fd, group);
+		if (member == 1)
+			return true;
+		if (member < 0)
+			snprintf(why, len, "permission denied: uid %u (pid %d): "
+				 "its groups unknown: %s", cred.uid, cred.pid,
+				 strerror(-member));
+		else
+			snprintf(why, len, "permission denied: uid %u (pid %d) "
+				 "is neither root, uid %u, nor in group %u",
+				 cred.uid, cred.pid, geteuid(), group);
+	}
+	fprintf(stderr, "control socket %s: refused a client: %s\n", s->path,
+		why);
+	return false;
 }
 
 static void
@@ -310,7 +388,7 @@ refuse(int fd, const char *why)
 static void
 accept_clients(struct st_ctlsock *s)
 {
-	char why[64];
+	char why[160];
 	int fd;
 
 	while ((fd = accept4(s->listen_fd, NULL, NULL,
@@ -318,8 +396,8 @@ accept_clients(struct st_ctlsock *s)
 		struct client *c = NULL;
 		unsigned int i;
 
-		if (!peer_allowed(fd)) {
-			refuse(fd, "permission denied");
+		if (!peer_allowed(s, fd, why, sizeof(why))) {
+			refuse(fd, why);
 			continue;
 		}
 		for (i = 0; i < s->max_clients && c == NULL; i++)

@@ -7,9 +7,10 @@
  * commands: each program gives its own table of them.
  *
  * What a client sees: a unix stream socket, mode 0660, that refuses (with
- * an error reply, then a close) a peer that is neither root, the server's
- * user nor in its group (SO_PEERCRED), and a client past the table's
- * size. One JSON object per line in (CRLF accepted), one reply per line
+ * an error reply, then a close, and a line on the server's stderr) a peer
+ * that is neither root, the server's user nor in its group, primary or
+ * supplementary, as the peer's credentials were at connect()
+ * (SO_PEERCRED, SO_PEERGROUPS), and a client past the table's size. One JSON object per line in (CRLF accepted), one reply per line
  * out, in order. Every reply has "ok"; a failed request gets
  * {"ok":false,"error":"..."} and the connection stays open: an empty
  * line, malformed JSON, not an object, no string "command", an unknown
@@ -96,5 +97,25 @@ void st_ctlsock_handle(struct st_ctlsock *s, const struct pollfd *fds,
  * poll.
  */
 void st_ctlsock_poll(struct st_ctlsock *s, int timeout_ms);
+
+/**
+ * The line handler: answer one request line as the socket answers each
+ * line of a client (what the top of this file says, but the framing and
+ * the line length). The socket gives it every line without its newline
+ * and a CR before it; tests and fuzzers drive the protocol through it
+ * without a socket. Touches nothing but what the handler does. An error
+ * that is not UTF-8 (cut inside a character at its 1 KiB, or quoting
+ * bytes that are not text) goes out with '?' for each byte outside ASCII.
+ *
+ * @param commands  the command table, @p nb_commands entries
+ * @param arg       given to the handler
+ * @param line      the request, @p len bytes, not NUL-terminated
+ * @return the reply, a new reference: "ok", then "error" or what the
+ *         handler added, and the request's "id"; NULL only when out of
+ *         memory
+ */
+json_t *st_ctlsock_request(const struct st_ctlsock_command *commands,
+			   unsigned int nb_commands, void *arg,
+			   const char *line, size_t len);
 
 #endif

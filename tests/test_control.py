@@ -11,10 +11,12 @@ $SHADOWTAP is the appliance (default ../build/shadowtap), $SHADOWTAPCTL the
 client (default ../build/shadowtapctl).
 """
 
+import grp
 import itertools
 import json
 import os
 import pty
+import pwd
 import re
 import select
 import signal
@@ -130,7 +132,8 @@ class Conn:
 class Appliance:
     """shadowtap between net_null ports, with a control socket."""
 
-    def __init__(self, config=CONFIG):
+    def __init__(self, config=CONFIG, group=None):
+        """@p group: the gid to run as (root's user, another group)."""
         self.tmp = tempfile.TemporaryDirectory(prefix="st_ctl_")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "config.yaml")
@@ -148,7 +151,8 @@ class Appliance:
                *vdevs, "--", "--config", self.config, "--socket", self.socket,
                "--stats-file", self.stats_file]
         with open(self.log, "w") as log:
-            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT,
+                                         group=group)
         self._wait_ready()
 
     def output(self):
@@ -380,6 +384,13 @@ class Commands(ApplianceTest):
     def test_reload_unchanged_file(self):
         self.assertEqual(self.ok({"command": "reload"})["routes"], 2)
 
+    def test_reload_dry_run_unchanged_file(self):
+        reply = self.ok({"command": "reload", "dry_run": True})
+        self.assertEqual((reply["routes"], reply["dry_run"]), (2, True))
+        reply = self.ok({"command": "reload", "dry_run": False})
+        self.assertEqual(reply["routes"], 2)
+        self.assertNotIn("dry_run", reply)
+
     def test_id_is_echoed(self):
         conn = self.app.connect()
         try:
@@ -408,7 +419,8 @@ class Commands(ApplianceTest):
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to act as another user")
     def test_other_users_refused(self):
-        """Even through a socket anyone may open, SO_PEERCRED decides."""
+        """Even through a socket anyone may open, the peer's credentials
+        decide (nobody, without root's supplementary groups)."""
         probe = ("import socket, sys\n"
                  "s = socket.socket(socket.AF_UNIX)\n"
                  "s.settimeout(10)\n"
@@ -428,14 +440,135 @@ class Commands(ApplianceTest):
         os.chmod(self.app.socket, 0o666)
         try:
             proc = subprocess.run(["python3", "-c", probe, self.app.socket],
-                                  user=65534, group=65534, capture_output=True,
-                                  text=True, timeout=30)
+                                  user=65534, group=65534, extra_groups=[],
+                                  capture_output=True, text=True, timeout=30)
         finally:
             os.chmod(self.app.socket, 0o660)
             os.chmod(self.app.dir, 0o700)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        for line in filter(None, proc.stdout.splitlines()):
-            self.assertIs(json.loads(line)["ok"], False, proc.stdout)
+        replies = [json.loads(line) for line in filter(None, proc.stdout.splitlines())]
+        self.assertEqual([r["ok"] for r in replies], [False], proc.stdout)
+        self.assertIn("permission denied: uid 65534", replies[0]["error"])
+
+
+# Connects to the socket in argv[1] and asks for the version; prints the
+# first reply line, or {"connect": "EACCES"} when the socket file's mode
+# keeps it out.
+PEER_PROBE = """\
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+try:
+    s.connect(sys.argv[1])
+except PermissionError:
+    print(json.dumps({"connect": "EACCES"}))
+    sys.exit(0)
+try:
+    s.sendall(b'{"command": "version"}\\n')
+except OSError:
+    pass
+data = b""
+try:
+    while b"\\n" not in data and (chunk := s.recv(4096)):
+        data += chunk
+except ConnectionResetError:
+    pass
+print(data.decode().split("\\n")[0])
+"""
+
+
+def _run_checked(*cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: {proc.stderr}")
+
+
+@unittest.skipUnless(os.geteuid() == 0,
+                     "NOT TESTED: the socket's group check needs root (useradd, groupadd)")
+class PeerGroups(unittest.TestCase):
+    """The appliance runs with a group of its own (as with Group= in the
+    unit): a client in it, as its primary or only as a supplementary group,
+    is served; any other user is refused, and the refusal is logged. The
+    groups are the connecting process's own, not the user database's.
+
+    A throwaway group and two users exist for the class only: a member
+    (the group as a supplementary one) and an outsider."""
+
+    @classmethod
+    def setUpClass(cls):
+        tag = os.getpid() % 100000
+        cls.group = f"st-ctl-g{tag}"
+        member, outsider = f"st-ctl-m{tag}", f"st-ctl-o{tag}"
+        _run_checked("groupadd", "--system", cls.group)
+        cls.addClassCleanup(_run_checked, "groupdel", cls.group)
+        for user, groups in ((member, ["--groups", cls.group]), (outsider, [])):
+            _run_checked("useradd", "--system", "--user-group", "--no-create-home",
+                         "--shell", "/usr/sbin/nologin", *groups, user)
+            cls.addClassCleanup(_run_checked, "userdel", user)
+        cls.gid = grp.getgrnam(cls.group).gr_gid
+        cls.member = pwd.getpwnam(member)
+        cls.outsider = pwd.getpwnam(outsider)
+        cls.app = Appliance(CONFIG, group=cls.gid)
+        cls.addClassCleanup(cls.app.stop)
+        # Others may pass through the directory to the socket; its mode
+        # and owner then decide who connects.
+        os.chmod(cls.app.dir, 0o711)
+
+    def probe(self, user, *groups, gid=None):
+        """The probe as @p user (a pwd entry), with its own primary group
+        or @p gid, and setpriv's group options @p groups; returns its one
+        line, parsed."""
+        gid = user.pw_gid if gid is None else gid
+        proc = subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={gid}",
+                               *groups,
+                               "python3", "-c", PEER_PROBE, self.app.socket],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def test_socket_belongs_to_the_group(self):
+        st = os.stat(self.app.socket)
+        self.assertEqual((st.st_gid, st.st_mode & 0o777), (self.gid, 0o660))
+
+    def test_member_by_a_supplementary_group_is_served(self):
+        self.assertNotEqual(self.member.pw_gid, self.gid)
+        reply = self.probe(self.member, "--init-groups")
+        self.assertIs(reply.get("ok"), True, reply)
+        self.assertIn("version", reply)
+
+    def test_outsider_is_refused_by_the_socket_mode(self):
+        self.assertEqual(self.probe(self.outsider, "--init-groups"), {"connect": "EACCES"})
+
+    def test_outsider_is_refused_by_the_appliance_and_logged(self):
+        """With the file opened to all, the appliance's own check refuses."""
+        os.chmod(self.app.socket, 0o666)
+        try:
+            reply = self.probe(self.outsider, "--init-groups")
+        finally:
+            os.chmod(self.app.socket, 0o660)
+        self.assertIs(reply.get("ok"), False, reply)
+        why = (f"permission denied: uid {self.outsider.pw_uid} (pid ")
+        self.assertIn(why, reply["error"])
+        self.assertIn(f"nor in group {self.gid}", reply["error"])
+        log = [line for line in self.app.output().splitlines()
+               if "refused a client" in line and why in line]
+        self.assertTrue(log, self.app.output())
+
+    def test_the_process_groups_decide_not_the_user_database(self):
+        """The member without its groups (setpriv --clear-groups) is
+        refused; the outsider given the group by its parent is served, as
+        is one with it as its primary group."""
+        os.chmod(self.app.socket, 0o666)
+        try:
+            dropped = self.probe(self.member, "--clear-groups")
+            given = self.probe(self.outsider, f"--groups={self.gid}")
+            primary = self.probe(self.outsider, "--clear-groups", gid=self.gid)
+        finally:
+            os.chmod(self.app.socket, 0o660)
+        self.assertIs(dropped.get("ok"), False, dropped)
+        self.assertIn(f"uid {self.member.pw_uid} ", dropped["error"])
+        self.assertIs(given.get("ok"), True, given)
+        self.assertIs(primary.get("ok"), True, primary)
 
 
 # The config after an edit: api at 30%, a new route, health unchanged.
@@ -482,13 +615,42 @@ class Reload(ApplianceTest):
         self.assertEqual(self.show()["routes"], [])
         self.refused({"command": "set_route_percent", "route": "api", "percent": 1}, "api")
 
+    def test_dry_run_changes_nothing(self):
+        """A dry run of a good file says what a reload would, and that is
+        all: run-time changes stay, the routes stay, the generation too."""
+        self.ok({"command": "set_route_percent", "route": "api", "percent": 77})
+        self.ok({"command": "mirror", "mirror": "v2", "enabled": False})
+        before = self.show()
+        self.app.write_config(RELOADED)
+        reply = self.ok({"command": "reload", "dry_run": True})
+        self.assertEqual((reply["routes"], reply["dry_run"]), (3, True))
+        self.assertEqual(self.show(), before)
+        self.assertEqual(list(self.stats()["routes"]), ["health", "api"])
+        self.assertEqual(self.ok({"command": "reload"})["routes"], 3)
+        self.assertEqual([r["name"] for r in self.show()["routes"]],
+                         ["health", "api", "static"])
+
+    def test_dry_run_argument(self):
+        before = self.show()
+        for request, fragment in (
+                ({"command": "reload", "dry_run": "yes"}, "'dry_run' must be true or false"),
+                ({"command": "reload", "dry_run": 1}, "'dry_run' must be true or false"),
+                ({"command": "reload", "dry_run": None}, "'dry_run' must be true or false"),
+                ({"command": "reload", "dryrun": True}, "reload takes no 'dryrun'")):
+            self.refused(request, fragment)
+        self.assertEqual(self.show(), before)
+
     def assert_refused_unchanged(self, text, *fragments):
-        """Reload @p text: refused naming the file, nothing changes."""
+        """Reload @p text: refused naming the file, nothing changes. A dry
+        run is refused first, with the same message."""
         self.ok({"command": "set_route_percent", "route": "api", "percent": 66})
         self.ok({"command": "mirror", "mirror": "v2", "enabled": False})
         before = self.show()
         self.app.write_config(text)
+        dry = self.refused({"command": "reload", "dry_run": True}, *fragments)
+        self.assertEqual(self.show(), before, f"a refused dry run changed the config: {dry}")
         reply = self.refused({"command": "reload"}, *fragments)
+        self.assertEqual(dry["error"], reply["error"])
         self.assertEqual(self.show(), before, f"a refused reload changed the config: {reply}")
         self.assertIn("api", self.stats()["routes"])
         # And the file, once fixed, reloads.
@@ -497,9 +659,15 @@ class Reload(ApplianceTest):
         return reply
 
     def test_bad_regex(self):
+        """Only Hyperscan finds it: the dry run compiles the routes."""
         self.assert_refused_unchanged(
             CONFIG.replace('"^/api/"', '"^/api/(["'),
-            f"{self.app.config}:{API_PATH_LINE}:")
+            f"{self.app.config}:{API_PATH_LINE}: route 'api'")
+
+    def test_malformed_device_name(self):
+        self.assert_refused_unchanged(
+            CONFIG.replace("port: net_null3", "port: 3b:00.0"),
+            f"{self.app.config}:{V3_PORT_LINE}:", "'0000:3b:00.0'")
 
     def test_bad_yaml(self):
         reply = self.assert_refused_unchanged(
@@ -535,6 +703,7 @@ class Reload(ApplianceTest):
     def test_missing_file(self):
         before = self.show()
         os.unlink(self.app.config)
+        self.refused({"command": "reload", "dry_run": True}, self.app.config)
         self.refused({"command": "reload"}, self.app.config)
         self.assertEqual(self.show(), before)
 
@@ -994,6 +1163,23 @@ class Ctl(ApplianceTest):
         self.assert_status(proc, 0)
         self.assertIn("2 routes", proc.stdout)
 
+    def test_reload_dry_run(self):
+        generation = self.show()["generation"]
+        proc = self.ctl("reload", "--dry-run")
+        self.assert_status(proc, 0)
+        self.assertEqual(proc.stdout, "dry run: the file would reload, 2 routes; "
+                                      "nothing changed\n")
+        self.assertEqual(self.show()["generation"], generation)
+        self.app.write_config(CONFIG.replace('"^/api/"', '"^/api/(["'))
+        try:
+            proc = self.ctl("reload", "--dry-run")
+        finally:
+            self.app.write_config(CONFIG)
+        self.assert_status(proc, 1)
+        self.assertIn(f"{self.app.config}:{API_PATH_LINE}:", proc.stderr)
+        self.assertEqual(proc.stdout, "")
+        self.assertEqual(self.show()["generation"], generation)
+
     def test_error_reply_exits_1(self):
         for args in (("set", "route", "nope", "percent", "5"),
                      ("set", "mirror", "nope", "percent", "5"),
@@ -1031,7 +1217,8 @@ class Ctl(ApplianceTest):
                      ("mirror", "v2"), ("mirror", "v2", "yes"), ("mirror", "v2", "ON"),
                      ("watch", "-n"), ("watch", "-n", "0"), ("watch", "-n", "x"),
                      ("watch", "-n", "-1"), ("watch", "5"), ("watch", "-x", "2"),
-                     ("version", "now")):
+                     ("version", "now"), ("reload", "--bogus"), ("reload", "dry-run"),
+                     ("reload", "--dry-run", "now")):
             proc = self.ctl(*args, path=nowhere)
             self.assert_status(proc, 2)
             self.assertIn("usage", proc.stderr)
@@ -1048,7 +1235,7 @@ class Ctl(ApplianceTest):
                               timeout=30)
         self.assert_status(proc, 0)
         for command in ("stats", "show", "set route", "set mirror", "mirror NAME",
-                        "reload", "watch", "version"):
+                        "reload [--dry-run]", "watch", "version"):
             self.assertIn(command, proc.stdout)
 
     def test_unreachable_exits_2(self):
