@@ -130,10 +130,7 @@ cmd_stats(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 
 	(void)req;
 	f = open_memstream(&text, &len);
-	if (f == NULL ||
-	    st_stats_write_json(f, v->cfg, v->offload, v->workers,
-				v->lcores, v->nb_workers) != 0 ||
-	    fclose(f) != 0) {
+	if (f == NULL || st_stats_write_json(f, v) != 0 || fclose(f) != 0) {
 		free(text);
 		snprintf(err, errlen, "cannot render the counters");
 		return -1;
@@ -463,14 +460,25 @@ check_reloadable(const struct st_ctl *ctl, const struct st_config *next,
 	return 0;
 }
 
+/*
+ * reload, or with "dry_run": true the same question without the change:
+ * the file loaded, resolved, held against what needs a restart and its
+ * routes compiled, as a reload does before it swaps the policy in.
+ */
 static int
 cmd_reload(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 {
 	struct st_ctl *ctl = arg;
-	struct st_config *cfg = malloc(sizeof(*cfg));
+	json_t *dry_run = json_object_get(req, "dry_run");
+	struct st_config *cfg;
 	unsigned int nb_routes;
+	int ret;
 
-	(void)req;
+	if (dry_run != NULL && !json_is_boolean(dry_run)) {
+		snprintf(err, errlen, "'dry_run' must be true or false");
+		return -1;
+	}
+	cfg = malloc(sizeof(*cfg));
 	if (cfg == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -482,9 +490,18 @@ cmd_reload(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 		return -1;
 	}
 	nb_routes = cfg->nb_routes;
-	/* The file says it all: run-time switches are reset too. */
-	if (apply(ctl, cfg, (1u << cfg->nb_mirrors) - 1, true, err, errlen))
-		return -1;
+	if (json_is_true(dry_run)) {
+		ret = st_config_check(cfg, err, errlen);
+		free(cfg);
+		if (ret != 0)
+			return -1;
+		json_object_set_new(reply, "dry_run", json_true());
+	} else {
+		/* The file says it all: run-time switches are reset too. */
+		if (apply(ctl, cfg, (1u << cfg->nb_mirrors) - 1, true, err,
+			  errlen))
+			return -1;
+	}
 	json_object_set_new(reply, "routes", json_integer(nb_routes));
 	return 0;
 }
@@ -498,7 +515,7 @@ static const struct st_ctlsock_command commands[] = {
 	{ "set_mirror_percent", { "mirror", "percent", NULL },
 	  cmd_set_mirror_percent },
 	{ "mirror", { "mirror", "enabled", NULL }, cmd_mirror },
-	{ "reload", { NULL }, cmd_reload },
+	{ "reload", { "dry_run", NULL }, cmd_reload },
 };
 
 /* --- the socket ---------------------------------------------------------- */

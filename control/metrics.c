@@ -11,6 +11,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_log.h>
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 #include <rte_version.h>
 
@@ -82,6 +83,9 @@ static const struct counter route_counters[] = {
 #define TOTAL(key, help)                                                  \
 	{ #key, "shadowtap_" #key "_total", help,                          \
 	  offsetof(struct st_worker_stats, key) }
+#define EVICTED(class, i, help)                                           \
+	{ "flows_evicted_" class, "shadowtap_flows_evicted_" class "_total", \
+	  help, offsetof(struct st_worker_stats, flows_evicted[i]) }
 static const struct counter total_counters[] = {
 	TOTAL(malformed_packets,
 	      "Packets whose IP headers failed validation (forwarded)."),
@@ -91,14 +95,40 @@ static const struct counter total_counters[] = {
 	TOTAL(flows_created, "Flows entered in the flow tables."),
 	TOTAL(flows_expired, "Flows removed from the flow tables: idle, or "
 			      "closed (FIN both ways, RST) for 2 s."),
-	TOTAL(flow_table_full,
-	      "Packets whose new flow found no slot (not mirrored)."),
+	TOTAL(flow_table_full, "Packets whose new flow got no entry, not "
+			       "even by eviction (not mirrored)."),
+	EVICTED("closed", 0, "Flows evicted from a full flow table for new "
+			     "ones: closed (RST, or FIN both ways)."),
+	EVICTED("half_open", 1, "Flows evicted from a full flow table for "
+				"new ones: half-open (a SYN, no exchange)."),
+	EVICTED("lru", 2, "Flows evicted from a full flow table for new ones: "
+			  "least recently seen, the sample holding no closed "
+			  "or half-open one."),
 	TOTAL(http_heads_split, "HTTP request heads gathered over segments."),
 	TOTAL(http_heads_partial,
 	      "HTTP request heads decided on part of the head."),
 	TOTAL(http_hold_failed, "Segments of a split head that could not be "
 				"held for the shadow."),
 };
+
+/* The events of a port's link (struct st_link_view); shadow ports have
+ * only the first. */
+#define LINK(key, metric, member, help)                                   \
+	{ key, "shadowtap_" metric "_total", help,                         \
+	  offsetof(struct st_link_view, member) }
+static const struct counter link_counters[] = {
+	LINK("link_down_events", "port_link_down_events", down_events,
+	     "Times the port lost its link, shadowtap's own taking down "
+	     "excluded."),
+	LINK("propagated_downs", "port_propagated_downs", propagated_downs,
+	     "Times shadowtap took the port down because the other wire port "
+	     "had no link."),
+	LINK("propagation_failures", "port_propagation_failures",
+	     propagation_failures,
+	     "Times shadowtap could not take the port down (a driver without "
+	     "link control: ENOTSUP)."),
+};
+#define MIRROR_LINK_COUNTERS 1	/* a shadow port's: the first */
 
 static uint64_t
 counter_value(const void *stats, const struct counter *c)
@@ -314,6 +344,7 @@ render_info(FILE *f, const struct scrape *s)
 static void
 render_ports(FILE *f, const struct scrape *s)
 {
+	const struct st_link_view *link = s->view->wire_link;
 	size_t i;
 	int side;
 
@@ -326,6 +357,51 @@ render_ports(FILE *f, const struct scrape *s)
 				   counter_value(&s->total.side[side],
 						 &side_counters[i]));
 	}
+	family(f, "shadowtap_port_link_up", "gauge",
+	       "1 when the port's link is up, as last polled (every 100 ms).");
+	for (side = 0; side < ST_SIDE_COUNT; side++)
+		sample_u64(f, "shadowtap_port_link_up", s->side_labels[side],
+			   link[side].up);
+	family(f, "shadowtap_port_link_held_down", "gauge",
+	       "1 while shadowtap holds the port down because the other wire "
+	       "port has no link.");
+	for (side = 0; side < ST_SIDE_COUNT; side++)
+		sample_u64(f, "shadowtap_port_link_held_down",
+			   s->side_labels[side], link[side].held_down);
+	for (i = 0; i < RTE_DIM(link_counters); i++) {
+		family(f, link_counters[i].metric, "counter",
+		       link_counters[i].help);
+		for (side = 0; side < ST_SIDE_COUNT; side++)
+			sample_u64(f, link_counters[i].metric,
+				   s->side_labels[side],
+				   counter_value(&link[side],
+						 &link_counters[i]));
+	}
+}
+
+static void
+render_pools(FILE *f, const struct scrape *s)
+{
+	char labels[ST_VIEW_MAX_POOLS][LABELS_MAX];
+	const struct st_view *v = s->view;
+	unsigned int i;
+
+	for (i = 0; i < v->nb_pools; i++) {
+		labels[i][0] = '\0';
+		add_label(labels[i], LABELS_MAX, "pool", v->pools[i]->name);
+	}
+	family(f, "shadowtap_mempool_mbufs", "gauge",
+	       "Mbufs in the pool: data, clones (copies) or encapsulation "
+	       "headers, per NUMA socket.");
+	for (i = 0; i < v->nb_pools; i++)
+		sample_u64(f, "shadowtap_mempool_mbufs", labels[i],
+			   v->pools[i]->size);
+	family(f, "shadowtap_mempool_in_use_mbufs", "gauge",
+	       "Mbufs of the pool in use (per-lcore caches count as free): "
+	       "back to its idle figure when traffic stops, or they leak.");
+	for (i = 0; i < v->nb_pools; i++)
+		sample_u64(f, "shadowtap_mempool_in_use_mbufs", labels[i],
+			   rte_mempool_in_use_count(v->pools[i]));
 }
 
 static void
@@ -381,6 +457,18 @@ render_mirrors(FILE *f, const struct scrape *s)
 	for (m = 0; m < n; m++)
 		sample_u64(f, "shadowtap_mirror_enabled", s->mirror_labels[m],
 			   (s->view->mirrors_enabled >> m) & 1);
+	family(f, "shadowtap_mirror_link_up", "gauge",
+	       "1 when the shadow port's link is up; while down its copies "
+	       "are dropped (cause link_down).");
+	for (m = 0; m < n; m++)
+		sample_u64(f, "shadowtap_mirror_link_up", s->mirror_labels[m],
+			   s->view->mirror_link[m].up);
+	family(f, "shadowtap_mirror_link_down_events_total", "counter",
+	       "Times the shadow port lost its link.");
+	for (m = 0; m < n; m++)
+		sample_u64(f, "shadowtap_mirror_link_down_events_total",
+			   s->mirror_labels[m],
+			   s->view->mirror_link[m].down_events);
 }
 
 static void
@@ -483,6 +571,7 @@ st_metrics_render(struct st_view *view, size_t *len)
 	scrape_labels(s);
 	render_info(f, s);
 	render_ports(f, s);
+	render_pools(f, s);
 	render_totals(f, s);
 	render_mirrors(f, s);
 	render_routes(f, s);
@@ -629,6 +718,19 @@ tel_add_counters(struct rte_tel_data *d, const void *stats,
 					  counter_value(stats, &counters[i]));
 }
 
+/* A port's link: the keys of --stats-file. */
+static void
+tel_add_link(struct rte_tel_data *d, const struct st_link_view *link,
+	     bool wire)
+{
+	rte_tel_data_add_dict_int(d, "link_up", link->up);
+	tel_add_counters(d, link, link_counters,
+			 wire ? RTE_DIM(link_counters) : MIRROR_LINK_COUNTERS);
+	if (wire)
+		rte_tel_data_add_dict_int(d, "link_held_down",
+					  link->held_down);
+}
+
 static void
 tel_add_percent(struct rte_tel_data *d, double percent)
 {
@@ -684,6 +786,7 @@ tel_port(struct rte_tel_data *d, const struct tel_source *src, int side)
 	rte_tel_data_add_dict_string(p, "device", device);
 	tel_add_counters(p, &src->total->side[side], side_counters,
 			 RTE_DIM(side_counters));
+	tel_add_link(p, &src->view->wire_link[side], true);
 	return tel_add_child(d, st_stats_side_name(side), p);
 }
 
@@ -747,6 +850,7 @@ tel_mirror(struct rte_tel_data *d, const char *key,
 	for (c = 0; c < ST_DROP_CAUSES; c++)
 		rte_tel_data_add_dict_u64(m, st_stats_drop_name(c),
 					  stats->dropped[c]);
+	tel_add_link(m, &src->view->mirror_link[i], false);
 	return tel_add_child(d, key, m);
 }
 

@@ -104,7 +104,10 @@ usage(FILE *out)
 		"percent\n"
 		"  mirror NAME on|off            switch copies to a mirror on "
 		"or off\n"
-		"  reload                        re-read the config file\n"
+		"  reload [--dry-run]            re-read the config file "
+		"(--dry-run: check it\n"
+		"                                as a reload would, change "
+		"nothing)\n"
 		"  watch [-n COUNT]              rates per port, route and "
 		"mirror, every second\n"
 		"  version\n"
@@ -542,16 +545,19 @@ print_mirror_switch(json_t *reply)
 		print_unexpected(reply);
 }
 
-/** reload: "reloaded: N routes". */
+/** reload: "reloaded: N routes"; a dry run says it changed nothing. */
 static void
 print_reload(json_t *reply)
 {
 	json_int_t routes;
 
-	if (json_unpack(reply, "{s:I}", "routes", &routes) == 0)
-		printf("reloaded: %" JSON_INTEGER_FORMAT " routes\n", routes);
-	else
+	if (json_unpack(reply, "{s:I}", "routes", &routes) != 0)
 		print_unexpected(reply);
+	else if (json_is_true(json_object_get(reply, "dry_run")))
+		printf("dry run: the file would reload, %" JSON_INTEGER_FORMAT
+		       " routes; nothing changed\n", routes);
+	else
+		printf("reloaded: %" JSON_INTEGER_FORMAT " routes\n", routes);
 }
 
 /**
@@ -879,7 +885,7 @@ percent_json(double percent)
 	return json_real(percent);
 }
 
-/** stats, show, reload, version: a request of the command's name alone. */
+/** stats, show, version: a request of the command's name alone. */
 static int
 cmd_plain(struct ctl *ctl, const struct command *cmd, char **args,
 	  int nb_args)
@@ -887,6 +893,20 @@ cmd_plain(struct ctl *ctl, const struct command *cmd, char **args,
 	(void)args;
 	(void)nb_args;
 	return ctl_run(ctl, cmd, request_of(cmd->name));
+}
+
+/** reload [--dry-run]. */
+static int
+cmd_reload(struct ctl *ctl, const struct command *cmd, char **args,
+	   int nb_args)
+{
+	if (nb_args == 0)
+		return ctl_run(ctl, cmd, request_of(cmd->name));
+	if (strcmp(args[0], "--dry-run") != 0)
+		return usage_error("reload: '%s' is not --dry-run", args[0]);
+	return ctl_run(ctl, cmd,
+		       json_pack("{s:s, s:b}", "command", cmd->name, "dry_run",
+				 true));
 }
 
 /** set route|mirror NAME percent P. */
@@ -1221,7 +1241,7 @@ static const struct command commands[] = {
 	{ "show", 0, 0, cmd_plain, print_show, NULL },
 	{ "set", 4, 4, cmd_set, print_percent, NULL },
 	{ "mirror", 2, 2, cmd_mirror, print_mirror_switch, NULL },
-	{ "reload", 0, 0, cmd_plain, print_reload, NULL },
+	{ "reload", 0, 1, cmd_reload, print_reload, NULL },
 	{ "watch", 0, 2, cmd_watch, NULL, NULL },
 	{ "version", 0, 0, cmd_plain, print_version, NULL },
 	{ "compare", 0, 64, cmd_compare, NULL, NULL },

@@ -5,6 +5,9 @@
 #include <string.h>
 
 #include <rte_ethdev.h>
+#include <rte_mempool.h>
+
+#include "view.h"
 
 /* Summing word by word needs the struct to be nothing but counters. */
 _Static_assert(sizeof(struct st_worker_stats) % sizeof(uint64_t) == 0,
@@ -87,13 +90,18 @@ write_totals(FILE *out, const struct st_worker_stats *s,
 		"%s\"flows_created\": %" PRIu64 ",\n"
 		"%s\"flows_expired\": %" PRIu64 ",\n"
 		"%s\"flow_table_full\": %" PRIu64 ",\n"
+		"%s\"flows_evicted_closed\": %" PRIu64 ",\n"
+		"%s\"flows_evicted_half_open\": %" PRIu64 ",\n"
+		"%s\"flows_evicted_lru\": %" PRIu64 ",\n"
 		"%s\"http_heads_split\": %" PRIu64 ",\n"
 		"%s\"http_heads_partial\": %" PRIu64 ",\n"
 		"%s\"http_hold_failed\": %" PRIu64,
 		indent, rx, indent, fwd, indent, drop, indent, mir, indent,
 		mdrop, indent, mflows, indent, s->malformed_packets, indent,
-		s->bypassed_packets, indent, s->flows_created, indent, s->flows_expired, indent,
-		s->flow_table_full, indent, s->http_heads_split, indent,
+		s->bypassed_packets, indent, s->flows_created, indent,
+		s->flows_expired, indent, s->flow_table_full, indent,
+		s->flows_evicted[0], indent, s->flows_evicted[1], indent,
+		s->flows_evicted[2], indent, s->http_heads_split, indent,
 		s->http_heads_partial, indent, s->http_hold_failed);
 }
 
@@ -103,10 +111,31 @@ where(bool hardware)
 	return hardware ? "hardware" : "software";
 }
 
+static const char *
+json_bool(bool b)
+{
+	return b ? "true" : "false";
+}
+
+/* A port's link: its state, and the events counted for it. */
+static void
+write_link(FILE *out, const struct st_link_view *l, bool wire)
+{
+	fprintf(out, "\"link_up\": %s, \"link_down_events\": %" PRIu64,
+		json_bool(l->up), l->down_events);
+	if (wire)
+		fprintf(out,
+			", \"link_held_down\": %s, "
+			"\"propagated_downs\": %" PRIu64 ", "
+			"\"propagation_failures\": %" PRIu64,
+			json_bool(l->held_down), l->propagated_downs,
+			l->propagation_failures);
+}
+
 static void
 write_side(FILE *out, const struct st_config *cfg, enum st_side side,
 	   const struct st_port_offload *offload,
-	   const struct st_side_stats *s)
+	   const struct st_link_view *link, const struct st_side_stats *s)
 {
 	const struct st_port_ref *ref = side == ST_SIDE_CLIENT ? &cfg->client :
 								 &cfg->server;
@@ -119,18 +148,19 @@ write_side(FILE *out, const struct st_config *cfg, enum st_side side,
 		"\"forwarded_packets\": %" PRIu64 ", "
 		"\"forwarded_bytes\": %" PRIu64 ", "
 		"\"dropped_packets\": %" PRIu64 ", "
-		"\"dropped_bytes\": %" PRIu64 ", "
-		"\"offload\": {\"rss\": \"%s\", \"prefilter\": \"%s\"}}",
+		"\"dropped_bytes\": %" PRIu64 ", ",
 		side_names[side], ref->port_id, name, s->rx_packets,
 		s->rx_bytes, s->forwarded_packets, s->forwarded_bytes,
-		s->dropped_packets, s->dropped_bytes,
-		where(offload != NULL && offload->rss),
-		where(offload != NULL && offload->prefilter));
+		s->dropped_packets, s->dropped_bytes);
+	write_link(out, link, true);
+	fprintf(out,
+		", \"offload\": {\"rss\": \"%s\", \"prefilter\": \"%s\"}}",
+		where(offload->rss), where(offload->prefilter));
 }
 
 static void
 write_mirror(FILE *out, const struct st_mirror_conf *conf,
-	     const struct st_mirror_stats *s)
+	     const struct st_link_view *link, const struct st_mirror_stats *s)
 {
 	int c;
 
@@ -149,7 +179,25 @@ write_mirror(FILE *out, const struct st_mirror_conf *conf,
 	for (c = 0; c < ST_DROP_CAUSES; c++)
 		fprintf(out, "%s\"%s\": %" PRIu64, c ? ", " : "",
 			drop_names[c], s->dropped[c]);
-	fprintf(out, "}}");
+	fprintf(out, "}, ");
+	write_link(out, link, false);
+	fprintf(out, "}");
+}
+
+/* Mbufs taken from each pool: back to their idle figure once traffic
+ * stops, whatever happened to the copies, or something leaks. */
+static void
+write_pools(FILE *out, const struct st_view *v)
+{
+	unsigned int i;
+
+	fprintf(out, "  \"mempools\": {");
+	for (i = 0; i < v->nb_pools; i++)
+		fprintf(out,
+			"%s\n    \"%s\": {\"size\": %u, \"in_use\": %u}",
+			i ? "," : "", v->pools[i]->name, v->pools[i]->size,
+			rte_mempool_in_use_count(v->pools[i]));
+	fprintf(out, "%s}", v->nb_pools ? "\n  " : "");
 }
 
 static void
@@ -165,26 +213,25 @@ write_route(FILE *out, const char *indent, const char *name,
 }
 
 int
-st_stats_write_json(FILE *out, const struct st_config *cfg,
-		    const struct st_port_offload *offload,
-		    const struct st_worker_stats *workers,
-		    const unsigned int *lcores, unsigned int nb_workers)
+st_stats_write_json(FILE *out, const struct st_view *v)
 {
+	const struct st_config *cfg = v->cfg;
 	struct st_worker_stats total, one;
 	unsigned int i;
 
-	st_stats_sum(&total, workers, nb_workers);
+	st_stats_sum(&total, v->workers, v->nb_workers);
 	fprintf(out, "{\n");
 	write_totals(out, &total, cfg->nb_mirrors, "  ");
 	fprintf(out, ",\n  \"ports\": {\n");
 	for (i = 0; i < ST_SIDE_COUNT; i++) {
-		write_side(out, cfg, i, offload ? &offload[i] : NULL,
+		write_side(out, cfg, i, &v->offload[i], &v->wire_link[i],
 			   &total.side[i]);
 		fprintf(out, "%s\n", i + 1 < ST_SIDE_COUNT ? "," : "");
 	}
 	fprintf(out, "  },\n  \"mirrors\": {\n");
 	for (i = 0; i < cfg->nb_mirrors; i++) {
-		write_mirror(out, &cfg->mirrors[i], &total.mirror[i]);
+		write_mirror(out, &cfg->mirrors[i], &v->mirror_link[i],
+			     &total.mirror[i]);
 		fprintf(out, "%s\n", i + 1 < cfg->nb_mirrors ? "," : "");
 	}
 	fprintf(out, "  },\n  \"routes\": {\n");
@@ -197,12 +244,14 @@ st_stats_write_json(FILE *out, const struct st_config *cfg,
 	/* Apart from the routes: a route may be called anything. */
 	write_route(out, "  ", "unrouted",
 		    &total.route[ST_ROUTE_STATS_DEFAULT]);
+	fprintf(out, ",\n");
+	write_pools(out, v);
 	fprintf(out, ",\n  \"workers\": [\n");
-	for (i = 0; i < nb_workers; i++) {
-		st_stats_sum(&one, &workers[i], 1);
-		fprintf(out, "    {\n      \"lcore\": %u,\n", lcores[i]);
+	for (i = 0; i < v->nb_workers; i++) {
+		st_stats_sum(&one, &v->workers[i], 1);
+		fprintf(out, "    {\n      \"lcore\": %u,\n", v->lcores[i]);
 		write_totals(out, &one, cfg->nb_mirrors, "      ");
-		fprintf(out, "\n    }%s\n", i + 1 < nb_workers ? "," : "");
+		fprintf(out, "\n    }%s\n", i + 1 < v->nb_workers ? "," : "");
 	}
 	fprintf(out, "  ]\n}\n");
 	return ferror(out) ? -EIO : 0;

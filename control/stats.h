@@ -79,6 +79,10 @@ struct st_route_stats {
 	{ 250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,  \
 	  256000 }
 
+/* Classes of the flows a full flow table evicts for new ones: closed,
+ * half-open, least recently seen (enum st_flow_evict, dataplane/flow.h). */
+#define ST_STATS_EVICT_CLASSES 3
+
 struct st_worker_stats {
 	struct st_side_stats side[ST_SIDE_COUNT];
 	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
@@ -96,7 +100,9 @@ struct st_worker_stats {
 					 * them */
 	uint64_t flows_created;
 	uint64_t flows_expired;
-	uint64_t flow_table_full;	/* packets whose flow found no slot */
+	uint64_t flow_table_full;	/* packets whose flow found no slot,
+					 * even by eviction */
+	uint64_t flows_evicted[ST_STATS_EVICT_CLASSES];	/* by class */
 } __rte_cache_aligned;
 
 /** "client" or "server". */
@@ -126,20 +132,17 @@ void st_stats_sum(struct st_worker_stats *total,
 		  const struct st_worker_stats *workers,
 		  unsigned int nb_workers);
 
+struct st_view;
+
 /**
- * Write the counters of @p nb_workers workers as one JSON document.
+ * Write the counters of a view's workers as one JSON document, with its
+ * ports' offloads and links and its mempools' use, named by its running
+ * configuration. Call it from the control thread (the view's only writer)
+ * or holding the view's lock; the workers may still run.
  *
- * @param out      where to write
- * @param cfg      names of ports and mirrors
- * @param offload  what the client and server ports' NICs do, or NULL
- * @param workers  per-worker counters, read while workers may still run
- * @param lcores   the lcore id of each worker
  * @return 0, or -EIO when writing failed
  */
-int st_stats_write_json(FILE *out, const struct st_config *cfg,
-			const struct st_port_offload *offload,
-			const struct st_worker_stats *workers,
-			const unsigned int *lcores, unsigned int nb_workers);
+int st_stats_write_json(FILE *out, const struct st_view *view);
 
 /** Print a short human-readable summary of the totals. */
 void st_stats_print_summary(FILE *out, const struct st_config *cfg,

@@ -7,6 +7,7 @@
  *   shadowtap [EAL options] -- --config FILE [--socket PATH]
  *             [--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]
  *             [--extra-mbufs N]
+ *   shadowtap --check-config FILE
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,6 +32,7 @@
 #include "ctl.h"
 #include "metrics.h"
 #include "encap.h"
+#include "link.h"
 #include "mirror.h"
 #include "offload.h"
 #include "port.h"
@@ -70,6 +72,7 @@ struct app {
 	struct st_runtime *runtime;
 	struct st_ctl *ctl;
 	struct st_metrics *metrics;
+	struct st_link_watch *links;
 };
 
 static volatile sig_atomic_t signalled;
@@ -98,8 +101,11 @@ usage(const char *prog)
 		"  --extra-mbufs N    data mbufs per socket beyond what queues "
 		"and copies need\n"
 		"                     (net_pcap's infinite_rx holds a whole "
-		"capture in mbufs)\n",
-		prog);
+		"capture in mbufs)\n"
+		"   or: %s --check-config FILE\n"
+		"  check FILE as a start would, without EAL or devices (exit "
+		"status 0 or 1)\n",
+		prog, prog);
 }
 
 static int
@@ -234,6 +240,23 @@ create_pools(struct app *app, unsigned int nb_ports, unsigned int extra)
 	}
 }
 
+/* The pools, for the counters: their in-use figures show leaks. */
+static void
+show_pools(struct app *app)
+{
+	struct rte_mempool *const *kinds[] = { app->data_pool,
+					       app->clone_pool,
+					       app->hdr_pool };
+	struct st_view *view = st_runtime_view(app->runtime);
+	unsigned int k;
+	int s;
+
+	for (s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		for (k = 0; k < RTE_DIM(kinds); k++)
+			if (kinds[k][s] != NULL)
+				view->pools[view->nb_pools++] = kinds[k][s];
+}
+
 /* The pool for RX on a port: its own socket's, else any that exists. */
 static struct rte_mempool *
 pool_near(struct app *app, uint16_t port_id)
@@ -275,8 +298,9 @@ setup_ports(struct app *app, uint16_t nb_rxq[ST_SIDE_COUNT])
 		const struct st_mirror_conf *m = &cfg->mirrors[i];
 
 		if (st_port_configure(m->port.port_id, m->name, 0,
-				      app->nb_workers, NULL, false, err,
-				      sizeof(err)) != 0)
+				      app->nb_workers,
+				      pool_near(app, m->port.port_id), false,
+				      err, sizeof(err)) != 0)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
 		/* Encapsulated copies are a header mbuf chained to a clone. */
 		if (m->encap.type != ST_ENCAP_NONE &&
@@ -420,19 +444,17 @@ setup_offloads(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 	}
 }
 
+/* Links are watched once the ports are started; see link.h. */
 static void
-poll_links(struct app *app)
+watch_links(struct app *app)
 {
-	struct rte_eth_link link;
-	unsigned int i;
+	const uint16_t wire[ST_SIDE_COUNT] = { app->cfg->client.port_id,
+					       app->cfg->server.port_id };
 
-	for (i = 0; i < st_mirror_set_count(app->mirrors); i++) {
-		if (rte_eth_link_get_nowait(st_mirror_set_port(app->mirrors, i),
-					    &link) != 0)
-			continue;
-		st_mirror_set_link(app->mirrors, i,
-				   link.link_status == RTE_ETH_LINK_UP);
-	}
+	app->links = st_link_watch_create(st_runtime_view(app->runtime), wire,
+					  app->mirrors);
+	if (app->links == NULL)
+		rte_exit(EXIT_FAILURE, "out of memory for the link watch\n");
 }
 
 static bool
@@ -455,7 +477,7 @@ all_idle(const struct app *app, uint64_t now_tsc, uint64_t idle_tsc)
 }
 
 /* The main lcore is the control thread: the control socket, signals,
- * idleness, shadow links. */
+ * idleness, links (and their propagation between the wire ports). */
 static void
 control_loop(struct app *app, const struct options *opt)
 {
@@ -467,7 +489,7 @@ control_loop(struct app *app, const struct options *opt)
 		uint64_t now_tsc = rte_rdtsc();
 
 		if (now_tsc >= next_link_tsc) {
-			poll_links(app);
+			st_link_watch_poll(app->links);
 			next_link_tsc =
 			    now_tsc + LINK_POLL_PERIOD_MS * hz / 1000;
 		}
@@ -515,8 +537,7 @@ write_stats_file(struct app *app, const char *path)
 		fprintf(stderr, "cannot write %s: %s\n", path, strerror(errno));
 		return -errno;
 	}
-	ret = st_stats_write_json(f, v->cfg, v->offload, app->stats,
-				  app->lcores, app->nb_workers);
+	ret = st_stats_write_json(f, v);
 	if (fclose(f) != 0 && ret == 0)
 		ret = -EIO;
 	if (ret != 0)
@@ -546,6 +567,37 @@ load_config(const char *path)
 	return cfg;
 }
 
+/*
+ * shadowtap --check-config FILE: what a start checks before it needs a
+ * device, with its messages and warnings, but without EAL (no hugepages,
+ * no devices, no EAL files), so that it runs before a restart and beside
+ * a running appliance. Device names are checked for form only.
+ */
+static int
+check_config(const char *path)
+{
+	struct st_config *cfg = malloc(sizeof(*cfg));
+	char err[512];
+	int ret;
+
+	if (cfg == NULL) {
+		fprintf(stderr, "out of memory for the config\n");
+		return EXIT_FAILURE;
+	}
+	ret = st_config_load(path, cfg, err, sizeof(err));
+	if (ret == 0)
+		ret = st_config_check(cfg, err, sizeof(err));
+	if (ret == 0) {
+		warn_unrouted_writes(cfg);
+		printf("%s: ok: %u mirror(s), %u route(s); devices are looked "
+		       "up at start\n", path, cfg->nb_mirrors, cfg->nb_routes);
+	} else {
+		fprintf(stderr, "%s\n", err);
+	}
+	free(cfg);
+	return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -557,6 +609,12 @@ main(int argc, char **argv)
 	char err[512];
 	int ret;
 
+	if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
+		if (argc == 3)
+			return check_config(argv[2]);
+		usage(argv[0]);
+		return EXIT_FAILURE;
+	}
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "EAL initialisation failed: %s\n",
@@ -594,6 +652,7 @@ main(int argc, char **argv)
 		rte_exit(EXIT_FAILURE, "out of memory for mirror sessions\n");
 	create_pools(&app, 2 + app.cfg->nb_mirrors,
 		     (unsigned int)opt.extra_mbufs);
+	show_pools(&app);
 	setup_ports(&app, nb_rxq);
 	create_workers(&app, nb_rxq);
 	warn_remote_ports(&app, nb_rxq);
@@ -614,6 +673,7 @@ main(int argc, char **argv)
 	setup_offloads(&app, nb_rxq);
 	for (i = 0; i < app.cfg->nb_mirrors; i++)
 		start_port(app.cfg->mirrors[i].port.port_id);
+	watch_links(&app);
 
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
@@ -650,6 +710,7 @@ main(int argc, char **argv)
 		stop_port(app.cfg->mirrors[i].port.port_id);
 	for (i = 0; i < app.nb_workers; i++)
 		st_worker_free(app.workers[i]);
+	st_link_watch_free(app.links);
 	st_mirror_set_free(app.mirrors);
 	st_runtime_free(app.runtime);
 	free(app.cfg);

@@ -31,6 +31,8 @@
 _Static_assert(ST_BURST <= ST_FLOW_BURST_MAX, "burst exceeds flow lookup");
 _Static_assert(ST_MAX_MIRRORS <= 8 && ST_MAX_MIRRORS <= ST_SAMPLE_MAX,
 	       "st_flow.mirrored is an 8-bit mask of mirrors");
+_Static_assert(ST_STATS_EVICT_CLASSES == ST_FLOW_EVICT_CLASSES,
+	       "a counter per eviction class");
 
 struct st_worker {
 	uint64_t last_rx_tsc;	/* read by the control thread */
@@ -221,7 +223,8 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		hashes[i] = st_flow_hash(&keys[i]);
 	st_flow_table_lookup_burst(w->flows, keys, hashes, info, n, now_tsc,
 				   flows, &stats->flows_created,
-				   &stats->flow_table_full);
+				   &stats->flow_table_full,
+				   stats->flows_evicted);
 
 	/* Copies first: once an original is handed to TX it may be freed. */
 	for (i = 0, n = 0; i < nb; i++) {
