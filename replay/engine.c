@@ -34,8 +34,9 @@
 #define ROOM_POLL_MS 100
 /* With a secondary, the wait is on the shadow's connections and the
  * caller's fds; the secondary's are looked at between slices this long
- * while it has requests in flight. Its times may be this much late: they
- * are shown, never judged (compare.h). */
+ * while it has requests in flight. Its answers are read up to this much
+ * late, not timed late (kernel receive stamps), but for an https://
+ * secondary, timed by libcurl: shown, never judged (compare.h). */
 #define SECONDARY_SLICE_MS 1
 
 /* Records of requests that matched no route are counted here. */
