@@ -28,37 +28,6 @@ struct st_ctl {
 	uint32_t max_head_bytes;	/* what the dataplane was sized for */
 };
 
-/* --- arguments ----------------------------------------------------------- */
-
-static int
-arg_string(json_t *req, const char *key, const char **out, char *err,
-	   size_t errlen)
-{
-	json_t *v = json_object_get(req, key);
-
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "'%s' must be a string", key);
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int
-arg_percent(json_t *req, double *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(req, "percent");
-
-	if (!json_is_number(v) || json_number_value(v) < 0 ||
-	    json_number_value(v) > 100) {
-		snprintf(err, errlen,
-			 "'percent' must be a number from 0 to 100");
-		return -1;
-	}
-	*out = json_number_value(v);
-	return 0;
-}
-
 static int
 find_mirror(const struct st_config *cfg, const char *name, char *err,
 	    size_t errlen)
@@ -266,8 +235,8 @@ set_percent(struct st_ctl *ctl, json_t *req, json_t *reply, const char *key,
 	double percent;
 	int idx;
 
-	if (arg_string(req, key, &name, err, errlen) != 0 ||
-	    arg_percent(req, &percent, err, errlen) != 0)
+	if (st_ctlsock_arg_string(req, key, &name, err, errlen) != 0 ||
+	    st_ctlsock_arg_percent(req, &percent, err, errlen) != 0)
 		return -1;
 	idx = route ? find_route(ctl->view->cfg, name, err, errlen) :
 		      find_mirror(ctl->view->cfg, name, err, errlen);
@@ -308,7 +277,7 @@ cmd_mirror(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 	const char *name;
 	int idx;
 
-	if (arg_string(req, "mirror", &name, err, errlen) != 0)
+	if (st_ctlsock_arg_string(req, "mirror", &name, err, errlen) != 0)
 		return -1;
 	if (!json_is_boolean(enabled)) {
 		snprintf(err, errlen, "'enabled' must be true or false");

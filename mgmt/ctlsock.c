@@ -67,6 +67,35 @@ check_keys(json_t *req, const struct st_ctlsock_command *cmd, char *err,
 	return 0;
 }
 
+int
+st_ctlsock_arg_string(json_t *req, const char *key, const char **out,
+		      char *err, size_t errlen)
+{
+	json_t *v = json_object_get(req, key);
+
+	if (!json_is_string(v)) {
+		snprintf(err, errlen, "'%s' must be a string", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+int
+st_ctlsock_arg_percent(json_t *req, double *out, char *err, size_t errlen)
+{
+	json_t *v = json_object_get(req, "percent");
+
+	if (!json_is_number(v) || json_number_value(v) < 0 ||
+	    json_number_value(v) > 100) {
+		snprintf(err, errlen,
+			 "'percent' must be a number from 0 to 100");
+		return -1;
+	}
+	*out = json_number_value(v);
+	return 0;
+}
+
 /* "unknown command 'NAME' (every, name, of, the, table)" */
 static void
 unknown_command(const struct st_ctlsock_command *commands,

@@ -99,6 +99,23 @@ void st_ctlsock_handle(struct st_ctlsock *s, const struct pollfd *fds,
 void st_ctlsock_poll(struct st_ctlsock *s, int timeout_ms);
 
 /**
+ * A handler's string argument @p key of @p req.
+ *
+ * @return 0 with @p out set (valid as long as @p req), or -1 with
+ *         "'KEY' must be a string" in @p err
+ */
+int st_ctlsock_arg_string(json_t *req, const char *key, const char **out,
+			  char *err, size_t errlen);
+
+/**
+ * A handler's "percent" argument: a number from 0 to 100.
+ *
+ * @return 0 with @p out set, or -1 with the reason in @p err
+ */
+int st_ctlsock_arg_percent(json_t *req, double *out, char *err,
+			   size_t errlen);
+
+/**
  * The line handler: answer one request line as the socket answers each
  * line of a client (what the top of this file says, but the framing and
  * the line length). The socket gives it every line without its newline

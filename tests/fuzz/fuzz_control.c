@@ -66,36 +66,7 @@ load(struct appliance *a)
 	a->generation++;
 }
 
-/* --- handlers: arguments checked as control/ctl.c checks them ---------- */
-
-static int
-arg_string(json_t *req, const char *key, const char **out, char *err,
-	   size_t errlen)
-{
-	json_t *v = json_object_get(req, key);
-
-	if (!json_is_string(v)) {
-		snprintf(err, errlen, "'%s' must be a string", key);
-		return -1;
-	}
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int
-arg_percent(json_t *req, double *out, char *err, size_t errlen)
-{
-	json_t *v = json_object_get(req, "percent");
-
-	if (!json_is_number(v) || json_number_value(v) < 0 ||
-	    json_number_value(v) > 100) {
-		snprintf(err, errlen,
-			 "'percent' must be a number from 0 to 100");
-		return -1;
-	}
-	*out = json_number_value(v);
-	return 0;
-}
+/* --- handlers: arguments read as control/ctl.c reads them ------------- */
 
 /* The item named @p name of @p kind ("mirror", "route"), or NULL. */
 static struct item *
@@ -179,8 +150,8 @@ set_percent(json_t *req, json_t *reply, const char *cmd, const char *key,
 	const char *name;
 	double percent;
 
-	if (arg_string(req, key, &name, err, errlen) != 0 ||
-	    arg_percent(req, &percent, err, errlen) != 0)
+	if (st_ctlsock_arg_string(req, key, &name, err, errlen) != 0 ||
+	    st_ctlsock_arg_percent(req, &percent, err, errlen) != 0)
 		return ran(cmd, -1, err);
 	it = route ? find(app.routes, NB_ROUTES, key, name, err, errlen) :
 		     find(app.mirrors, NB_MIRRORS, key, name, err, errlen);
@@ -220,7 +191,7 @@ cmd_mirror(void *arg, json_t *req, json_t *reply, char *err, size_t errlen)
 	uint32_t bit;
 
 	(void)arg;
-	if (arg_string(req, "mirror", &name, err, errlen) != 0)
+	if (st_ctlsock_arg_string(req, "mirror", &name, err, errlen) != 0)
 		return ran("mirror", -1, err);
 	if (!json_is_boolean(enabled)) {
 		snprintf(err, errlen, "'enabled' must be true or false");
