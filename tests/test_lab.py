@@ -101,6 +101,8 @@ SHADOWTAPCTL = os.environ.get("SHADOWTAPCTL",
 TOOLS = {"ip": "iproute2", "ethtool": "ethtool", "tcpdump": "tcpdump", "nginx": "nginx",
          "setsid": "util-linux", "timeout": "coreutils", "curl": "curl",
          "tshark": "tshark"}
+# Every lab's primary serves its search with it (scripts/lab).
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
 
 def log(msg):
@@ -120,6 +122,9 @@ def check_prerequisites():
                if shutil.which(tool) is None]
     if missing:
         skip(f"missing {', '.join(missing)}; scripts/install-deps installs them")
+    if not os.path.exists(ECHO_MODULE):
+        skip(f"missing {ECHO_MODULE} (package libnginx-mod-http-echo); "
+             "scripts/install-deps installs it")
     probe = f"{PREFIX}probe{os.getpid()}"
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True) \
