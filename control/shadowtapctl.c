@@ -1125,7 +1125,8 @@ compare_from(char **files, int nb_files)
 		if (stats == NULL) {
 			fprintf(stderr, PROG ": %s:%d: %s\n", files[i],
 				jerr.line, jerr.text);
-			return json_decref(doc), NULL;
+			json_decref(doc);
+			return NULL;
 		}
 		if (!json_is_object(part)) {
 			snprintf(err, sizeof(err), "no \"compare\" object "
