@@ -2,6 +2,7 @@
 #include "stats.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <rte_ethdev.h>
@@ -9,7 +10,8 @@
 
 #include "view.h"
 
-/* Summing word by word needs the struct to be nothing but counters. */
+/* Summing word by word needs the struct to be nothing but counters (and
+ * side_seq, read apart). */
 _Static_assert(sizeof(struct st_worker_stats) % sizeof(uint64_t) == 0,
 	       "st_worker_stats must hold only uint64_t counters");
 
@@ -22,16 +24,34 @@ void
 st_stats_sum(struct st_worker_stats *total,
 	     const struct st_worker_stats *workers, unsigned int nb_workers)
 {
+	/* Every word past side[] is an independent uint64_t counter. */
+	const size_t first = offsetof(struct st_worker_stats, mirror) /
+			     sizeof(uint64_t);
 	const size_t words = sizeof(*total) / sizeof(uint64_t);
+	const size_t side_words = sizeof(total->side) / (sizeof(uint64_t));
 	uint64_t *t = (uint64_t *)total;
 	unsigned int w;
 	size_t i;
 
+	_Static_assert(offsetof(struct st_worker_stats, mirror) ==
+		       offsetof(struct st_worker_stats, side) +
+		       sizeof(total->side), "side[] is followed by mirror[]");
 	memset(total, 0, sizeof(*total));
 	for (w = 0; w < nb_workers; w++) {
 		const uint64_t *c = (const uint64_t *)&workers[w];
+		const uint64_t *side = (const uint64_t *)workers[w].side;
+		uint64_t snap[side_words];
+		uint32_t sn;
 
-		for (i = 0; i < words; i++)
+		do {
+			sn = rte_seqcount_read_begin(&workers[w].side_seq);
+			for (i = 0; i < side_words; i++)
+				snap[i] = __atomic_load_n(&side[i],
+							  __ATOMIC_RELAXED);
+		} while (rte_seqcount_read_retry(&workers[w].side_seq, sn));
+		for (i = 0; i < side_words; i++)
+			((uint64_t *)total->side)[i] += snap[i];
+		for (i = first; i < words; i++)
 			t[i] += __atomic_load_n(&c[i], __ATOMIC_RELAXED);
 	}
 }

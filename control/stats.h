@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include <rte_common.h>
+#include <rte_seqcount.h>
 
 #include "config.h"
 
@@ -73,17 +74,21 @@ struct st_route_stats {
 /*
  * How long worker loop iterations that handled packets take: a histogram
  * with these upper bounds in nanoseconds, plus one bucket above the last.
+ * The millisecond bounds tell a worker that stalled (a blocking call, a
+ * retry loop) from one the kernel preempted on a shared CPU (perf/soak).
  */
-#define ST_ITER_BUCKETS 12
+#define ST_ITER_BUCKETS 16
 #define ST_ITER_BOUNDS_NS                                                 \
 	{ 250, 500, 1000, 2000, 4000, 8000, 16000, 32000, 64000, 128000,  \
-	  256000 }
+	  256000, 1000000, 4000000, 16000000, 64000000 }
 
 /* Classes of the flows a full flow table evicts for new ones: closed,
  * half-open, least recently seen (enum st_flow_evict, dataplane/flow.h). */
 #define ST_STATS_EVICT_CLASSES 3
 
 struct st_worker_stats {
+	/* Written around each burst's side[] update: side[] is read whole. */
+	rte_seqcount_t side_seq;
 	struct st_side_stats side[ST_SIDE_COUNT];
 	struct st_mirror_stats mirror[ST_MAX_MIRRORS];
 	struct st_route_stats route[ST_ROUTE_STATS_SLOTS + 1];
@@ -126,7 +131,8 @@ uint64_t st_stats_mirror_dropped(const struct st_mirror_stats *m);
 
 /**
  * Sum the counters of @p nb_workers workers into @p total. Safe while the
- * workers run: each counter is read once, atomically.
+ * workers run: each counter is read once, atomically, and each worker's
+ * side counters as of one instant (rx = forwarded + dropped).
  */
 void st_stats_sum(struct st_worker_stats *total,
 		  const struct st_worker_stats *workers,

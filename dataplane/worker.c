@@ -11,6 +11,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
+#include <rte_seqcount.h>
 
 #include "flow.h"
 #include "offload.h"
@@ -51,6 +52,8 @@ struct st_worker {
 	uint64_t prev_drain_tsc;
 	struct st_mirror_worker *mirror;
 	struct st_verdict *verdict;
+	/* What fwd[] sent and dropped since the last publish_side(). */
+	struct st_side_stats pending[ST_SIDE_COUNT];
 	/* fwd[side]: originals that came in on @side, going out the other. */
 	struct st_txbuf fwd[ST_SIDE_COUNT];
 } __rte_cache_aligned;
@@ -104,7 +107,7 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 		       (p->drain_us != 0 ? p->drain_us : ST_WORKER_DRAIN_US);
 	w->prev_drain_tsc = rte_rdtsc();
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
-		struct st_side_stats *ss = &p->stats->side[side];
+		struct st_side_stats *ss = &w->pending[side];
 
 		w->polls[side] = p->polls[side];
 		w->port[side] = p->port[side];
@@ -153,11 +156,39 @@ st_worker_free(struct st_worker *w)
 	rte_free(w);
 }
 
+/*
+ * A burst's side counters, received and forwarded or dropped, made visible
+ * together: a reader (st_stats_sum()) sees rx = forwarded + dropped at any
+ * instant, not a burst counted as received but not yet as sent. A few
+ * stores per burst; the reader retries in the rare case it overlaps them.
+ */
+static inline void
+publish_side(struct st_worker *w, enum st_side side, uint16_t nb,
+	     uint64_t bytes)
+{
+	struct st_side_stats *ss = &w->stats->side[side];
+	struct st_side_stats *p = &w->pending[side];
+
+	rte_seqcount_write_begin(&w->stats->side_seq);
+	ss->rx_packets += nb;
+	ss->rx_bytes += bytes;
+	ss->forwarded_packets += p->forwarded_packets;
+	ss->forwarded_bytes += p->forwarded_bytes;
+	ss->dropped_packets += p->dropped_packets;
+	ss->dropped_bytes += p->dropped_bytes;
+	rte_seqcount_write_end(&w->stats->side_seq);
+	*p = (struct st_side_stats){0};
+}
+
 static void
 flush_all(struct st_worker *w)
 {
-	st_txbuf_flush(&w->fwd[ST_SIDE_CLIENT]);
-	st_txbuf_flush(&w->fwd[ST_SIDE_SERVER]);
+	int side;
+
+	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		st_txbuf_flush(&w->fwd[side]);
+		publish_side(w, side, 0, 0);
+	}
 	st_mirror_flush(w->mirror);
 }
 
@@ -181,8 +212,9 @@ needs_flow(const struct st_policy *policy, struct st_pkt_info *info,
 /* One RX burst from @side: parse, find flows, copy the sampled ones and
  * forward every original, in arrival order. Packets that no mirror can
  * take (the NIC's mark says so, or their ports do) are forwarded without
- * a flow; the others are gathered at the front of the arrays. */
-static void
+ * a flow; the others are gathered at the front of the arrays.
+ * Returns the burst's bytes. */
+static uint64_t
 process_burst(struct st_worker *w, const struct st_policy *policy,
 	      enum st_side side, struct rte_mbuf **pkts, uint16_t nb,
 	      uint64_t now_tsc)
@@ -236,10 +268,9 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		}
 		st_txbuf_add(&w->fwd[side], pkts[i]);
 	}
-	stats->side[side].rx_packets += nb;
-	stats->side[side].rx_bytes += bytes;
 	stats->malformed_packets += malformed;
 	stats->bypassed_packets += nb - n;
+	return bytes;
 }
 
 /*
@@ -274,6 +305,7 @@ st_worker_poll(struct st_worker *w)
 		w->prev_drain_tsc = now_tsc;
 	}
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
+		uint64_t bytes;
 		uint16_t nb;
 
 		if (!w->polls[side])
@@ -283,8 +315,9 @@ st_worker_poll(struct st_worker *w)
 		if (nb == 0)
 			continue;
 		__atomic_store_n(&w->last_rx_tsc, now_tsc, __ATOMIC_RELAXED);
-		process_burst(w, policy, side, pkts, nb, now_tsc);
+		bytes = process_burst(w, policy, side, pkts, nb, now_tsc);
 		st_txbuf_flush(&w->fwd[side]);
+		publish_side(w, side, nb, bytes);
 		total += nb;
 	}
 	if (total != 0) {

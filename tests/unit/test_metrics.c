@@ -338,10 +338,11 @@ test_histogram(void **state)
 {
 	static const char *const le[ST_ITER_BUCKETS] = {
 		"2.5e-07", "5e-07", "1e-06", "2e-06", "4e-06", "8e-06",
-		"1.6e-05", "3.2e-05", "6.4e-05", "0.000128", "0.000256", "+Inf"
+		"1.6e-05", "3.2e-05", "6.4e-05", "0.000128", "0.000256", "0.001",
+		"0.004", "0.016", "0.064", "+Inf"
 	};
 	static const unsigned int cumulative[ST_ITER_BUCKETS] = {
-		1, 3, 6, 6, 6, 6, 6, 6, 6, 6, 6, 10
+		1, 3, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6, 10
 	};
 	const char *t = render(*state);
 	char line[160];
