@@ -159,7 +159,8 @@ class Appliance(ControlledAppliance):
     the kernel side of its taps kept quiet."""
 
     # Its own start: the rest of test_control's appliance serves as is.
-    def __init__(self, vdevs, config, ifaces):
+    # @p args: more of shadowtap's own options (perf/soak's --metrics).
+    def __init__(self, vdevs, config, ifaces, args=()):
         self.tmp = tempfile.TemporaryDirectory(prefix="st_faults_")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "config.yaml")
@@ -174,7 +175,7 @@ class Appliance(ControlledAppliance):
                "--log-level=pmd.net.tap:error", "--log-level=pmd.net.memif:error",
                *[f"--vdev={v}" for v in vdevs],
                "--", "--config", self.config, "--socket", self.socket,
-               "--stats-file", self.stats_file]
+               "--stats-file", self.stats_file, *args]
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         self._wait_ready()
