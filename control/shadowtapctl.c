@@ -5,6 +5,7 @@
  * line back.
  *
  *   shadowtapctl [-s PATH] [-H] COMMAND [ARGS]
+ *   shadowtapctl --help | --version
  *
  * Arguments are checked before the socket is opened. Exit status: 0 when
  * the appliance said ok, 1 when it answered with an error, 2 for a usage
@@ -12,6 +13,7 @@
  * connection broke, no reply within 5 s, a reply that is not JSON).
  */
 #include <errno.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -123,8 +125,12 @@ usage(FILE *out)
 		"  compare --reset               the replay's comparison starts "
 		"over\n"
 		"options:\n"
-		"  -s PATH   control socket (default " DEFAULT_SOCKET ")\n"
-		"  -H        human-readable output\n");
+		"  -s PATH       control socket (default " DEFAULT_SOCKET ")\n"
+		"  -H            human-readable output\n"
+		"  -h, --help    this text\n"
+		"  --version     this client's version (the command version "
+		"asks the\n"
+		"                appliance for its own)\n");
 }
 
 /**
@@ -1263,12 +1269,18 @@ find_command(const char *name)
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
 	struct ctl ctl = { .path = DEFAULT_SOCKET, .fd = -1 };
 	const struct command *cmd;
 	int opt, nb_args, rc;
 
 	/* '+': options stop at the command, whose own options are its. */
-	while ((opt = getopt(argc, argv, "+s:Hh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "+s:Hh", longopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 's':
 			ctl.path = optarg;
@@ -1278,6 +1290,9 @@ main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_SUCCESS;
+		case 'V':
+			printf(PROG " %s\n", ST_VERSION);
 			return EXIT_SUCCESS;
 		default:
 			usage(stderr);

@@ -8,6 +8,7 @@
  *             [--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE]
  *             [--extra-mbufs N]
  *   shadowtap --check-config FILE
+ *   shadowtap --help | --version
  */
 #include <errno.h>
 #include <getopt.h>
@@ -27,6 +28,7 @@
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_pdump.h>
 
 #include "config.h"
 #include "ctl.h"
@@ -83,14 +85,15 @@ on_signal(int sig)
 	signalled = sig;
 }
 
+/* The synopsis: on stdout when asked for (--help), else on stderr. */
 static void
-usage(const char *prog)
+usage(FILE *out, const char *prog)
 {
-	fprintf(stderr,
+	fprintf(out,
 		"usage: %s [EAL options] -- --config FILE [--socket PATH] "
 		"[--metrics ADDR:PORT] [--idle-exit MS] [--stats-file FILE] "
 		"[--extra-mbufs N]\n"
-		"  --config FILE      YAML configuration (see README)\n"
+		"  --config FILE      YAML configuration (shadowtap.yaml(5))\n"
 		"  --socket PATH      control socket (default "
 		DEFAULT_SOCKET ")\n"
 		"  --metrics ADDR:PORT  serve Prometheus metrics there "
@@ -104,8 +107,16 @@ usage(const char *prog)
 		"capture in mbufs)\n"
 		"   or: %s --check-config FILE\n"
 		"  check FILE as a start would, without EAL or devices (exit "
-		"status 0 or 1)\n",
-		prog, prog);
+		"status 0 or 1)\n"
+		"   or: %s --help | --version\n"
+		"  this text, or the version\n",
+		prog, prog, prog);
+}
+
+static void
+print_version(void)
+{
+	printf("shadowtap %s\n", ST_VERSION);
 }
 
 static int
@@ -135,6 +146,7 @@ parse_options(int argc, char **argv, struct options *opt)
 		{ "stats-file", required_argument, NULL, 's' },
 		{ "extra-mbufs", required_argument, NULL, 'x' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -167,20 +179,23 @@ parse_options(int argc, char **argv, struct options *opt)
 			opt->stats_path = optarg;
 			break;
 		case 'h':
-			usage(argv[0]);
+			usage(stdout, argv[0]);
+			exit(EXIT_SUCCESS);
+		case 'V':
+			print_version();
 			exit(EXIT_SUCCESS);
 		default:
-			usage(argv[0]);
+			usage(stderr, argv[0]);
 			return -EINVAL;
 		}
 	}
 	if (optind < argc) {
 		fprintf(stderr, "unexpected argument '%s'\n", argv[optind]);
-		usage(argv[0]);
+		usage(stderr, argv[0]);
 		return -EINVAL;
 	}
 	if (opt->config_path == NULL) {
-		usage(argv[0]);
+		usage(stderr, argv[0]);
 		return -EINVAL;
 	}
 	return 0;
@@ -552,6 +567,27 @@ stop_port(uint16_t port_id)
 	rte_eth_dev_close(port_id);
 }
 
+/*
+ * Capture points for DPDK's secondary-process tools (dpdk-dumpcap,
+ * dpdk-pdump; docs/deploy.md). rte_pdump_init() reserves pdump's counters
+ * (4 MB) and answers the tools on EAL's multi-process channel; a capture
+ * adds lib/pdump's callbacks to a port's queues
+ * (rte_eth_add_first_rx_callback, rte_eth_add_tx_callback) for as long as
+ * it lasts, copying into the tool's own ring and mempool. Until then
+ * nothing is registered: a burst pays only ethdev's test of an empty
+ * callback list, made with or without pdump. Without the channel
+ * (--in-memory) or the memory, only captures are lost: say so, go on.
+ */
+static bool
+start_capture_points(void)
+{
+	if (rte_pdump_init() == 0)
+		return true;
+	RTE_LOG(NOTICE, USER1, "no capture points for dpdk-dumpcap: %s\n",
+		rte_strerror(rte_errno));
+	return false;
+}
+
 /* Load and check the config; the runtime will own it. */
 static struct st_config *
 load_config(const char *path)
@@ -598,6 +634,41 @@ check_config(const char *path)
 	return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/*
+ * What shadowtap answers alone on its command line, without EAL (no
+ * hugepages, devices or EAL files, nor root): --check-config FILE, --help
+ * and --version. @return the exit status, or -1 for a command line of EAL
+ * options first.
+ */
+static int
+answer_without_eal(int argc, char **argv)
+{
+	if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
+		if (argc == 3)
+			return check_config(argv[2]);
+		usage(stderr, argv[0]);
+		return EXIT_FAILURE;
+	}
+	if (argc != 2)
+		return -1;
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout, argv[0]);
+		return EXIT_SUCCESS;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		print_version();
+		return EXIT_SUCCESS;
+	}
+	return -1;
+}
+
+/* EAL's --help among EAL options: its own options, then ours. */
+static void
+usage_after_eal(const char *prog)
+{
+	usage(stdout, prog);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -607,14 +678,13 @@ main(int argc, char **argv)
 	struct st_config *cfg;
 	unsigned int lcore, i;
 	char err[512];
+	bool pdump;
 	int ret;
 
-	if (argc > 1 && strcmp(argv[1], "--check-config") == 0) {
-		if (argc == 3)
-			return check_config(argv[2]);
-		usage(argv[0]);
-		return EXIT_FAILURE;
-	}
+	ret = answer_without_eal(argc, argv);
+	if (ret >= 0)
+		return ret;
+	rte_set_application_usage_hook(usage_after_eal);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0)
 		rte_exit(EXIT_FAILURE, "EAL initialisation failed: %s\n",
@@ -623,6 +693,7 @@ main(int argc, char **argv)
 	argv += ret;
 	if (parse_options(argc, argv, &opt) != 0)
 		rte_exit(EXIT_FAILURE, "bad arguments\n");
+	pdump = start_capture_points();
 
 	cfg = load_config(opt.config_path);
 	warn_unrouted_writes(cfg);
@@ -691,6 +762,9 @@ main(int argc, char **argv)
 	for (i = 0; i < app.nb_workers; i++)
 		st_worker_stop(app.workers[i]);
 	rte_eal_mp_wait_lcore();
+	/* Its callbacks count into memory this frees: no burst may follow. */
+	if (pdump)
+		rte_pdump_uninit();
 	st_ctl_stop(app.ctl);
 	st_metrics_stop(app.metrics);
 	st_telemetry_unregister();

@@ -92,7 +92,7 @@ usage(FILE *out)
 	      "exit\n"
 	      "  -d, --duration S       stop a live capture after S seconds\n"
 	      "  -h, --help             this text\n"
-	      "  -V, --version\n"
+	      "  -V, --version          the version\n"
 	      "SIGINT or SIGTERM stop cleanly: what is in flight is "
 	      "finished, counters written.\n",
 	      out);
