@@ -55,12 +55,11 @@ from test_faults import Appliance as FaultAppliance
 TOOLS = ("dpdk-dumpcap", "dpdk-pdump", "dpdk-proc-info", "tshark", "ip")
 HUGE_DIR = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 HUGE_MOUNT = "/dev/hugepages"
-APP_MB = 192            # the appliance's pools (~30 MB), dumpcap's, pdump's
-PAGES = APP_MB // 2 + 32    # 2 MB pages: those, and the tools' own
+APP_MB = 192            # EAL's -m: the appliance's pools (~30 MB), the tools'
+PAGES = APP_MB // 2 + 32    # 2 MB pages: those and a margin
 PACE_S = 0.002          # a frame each way every 2 ms while the tools run
 CAPTURE = 40            # frames dumpcap stops after (-c); pdump's least
 TIMEOUT_S = 30          # for a tool, a counter or a frame to arrive
-START_TIMEOUT_S = 120
 MARK = b"stdumpcap:"
 FILTERED_PORT = 5001    # one of the client's two flows, for -f
 ETH_P_ALL = 0x0003
@@ -103,7 +102,8 @@ def write_sysfs(path, value):
 
 
 def hugetlbfs_2m_mounted():
-    default_2m = "Hugepagesize:       2048 kB" in open("/proc/meminfo").read()
+    with open("/proc/meminfo") as f:
+        default_2m = "Hugepagesize:       2048 kB" in f.read()
     with open("/proc/mounts") as f:
         for line in f:
             fields = line.split()
@@ -310,7 +310,7 @@ class Appliance(FaultAppliance):
         self.write_config(config)
         cpus = os.cpu_count() or 1
         # Its memory taken at start (-m), with room for the tools' pools: a
-        # tool that grows the shared heap at run time wedges EAL's
+        # tool that grows the shared heap at run time can wedge EAL's
         # multi-process channel in 22.11 (docs/deploy.md).
         cmd = [shadowtap_binary(), "--no-pci", "-m", str(APP_MB),
                f"--file-prefix={PREFIX}",
@@ -592,7 +592,7 @@ class Scenario:
         for step in steps:
             try:
                 step()
-            except Exception as e:  # noqa: BLE001: the next step still runs
+            except Exception as e:     # the next step still runs
                 print(f"cleanup: {e!r}", file=sys.stderr, flush=True)
 
 
@@ -698,12 +698,21 @@ def _on_sigterm(signum, frame):
     raise SystemExit(f"signal {signum}")
 
 
+def keep_evidence(s):
+    """The peers' frames beside the captures; shadowtap's output."""
+    for role, peer in s.peers.items():
+        for way in ("entered", "got"):
+            write_pcap(s.path(f"{role}_{way}.pcap"), getattr(peer, way)())
+    if s.output is None and s.app is not None and os.path.exists(s.app.log):
+        s.output = s.app.output()
+
+
 def main():
     global SCENARIO
     check_prerequisites()
     signal.signal(signal.SIGTERM, _on_sigterm)
     SCENARIO = s = Scenario()
-    ok, output = False, None
+    ok = skipped = False
     try:
         started = time.monotonic()
         s.run()
@@ -714,22 +723,20 @@ def main():
             f"{len(s.traffic.frames('server'))}, others on the links "
             f"{foreign}")
         ok = unittest.main(verbosity=2, exit=False).result.wasSuccessful()
+    except SystemExit as e:
+        skipped = e.code == 77
+        raise
     finally:
-        if not ok and s.app is not None:
-            output = s.output
-            if output is None and os.path.exists(s.app.log):
-                output = s.app.output()
-        if not ok:
-            for role, peer in s.peers.items():
-                for way in ("entered", "got"):
-                    write_pcap(s.path(f"{role}_{way}.pcap"),
-                               getattr(peer, way)())
+        failed = not ok and not skipped
+        if failed:
+            keep_evidence(s)
         s.close()
-        if not ok:
-            log(f"--- shadowtap's output ---\n{output}\n"
-                f"FAILED: captures kept in {s.workdir}")
-    if ok:
-        shutil.rmtree(s.workdir, ignore_errors=True)
+        if failed:
+            log(f"--- shadowtap's output ---\n{s.output}\n"
+                f"FAILED: captures, and the frames on each link, kept in "
+                f"{s.workdir}")
+        else:
+            shutil.rmtree(s.workdir, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 
