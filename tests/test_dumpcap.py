@@ -49,7 +49,6 @@ import unittest
 
 from pcaplib import (check_two_way_union, ethernet, ipv4, read_pcap, udp,
                      write_pcap)
-from shadowtap_run import shadowtap_binary
 from test_faults import Appliance as FaultAppliance
 
 TOOLS = ("dpdk-dumpcap", "dpdk-pdump", "dpdk-proc-info", "tshark", "ip")
@@ -301,27 +300,11 @@ class Appliance(FaultAppliance):
     tools can attach under its file prefix."""
 
     def __init__(self, vdevs, config):
-        self.tmp = tempfile.TemporaryDirectory(prefix="st_dumpcap_")
-        self.dir = self.tmp.name
-        self.config = os.path.join(self.dir, "config.yaml")
-        self.socket = os.path.join(self.dir, "ctl.sock")
-        self.stats_file = os.path.join(self.dir, "stats.json")
-        self.log = os.path.join(self.dir, "shadowtap.log")
-        self.write_config(config)
-        cpus = os.cpu_count() or 1
         # Its memory taken at start (-m), with room for the tools' pools: a
         # tool that grows the shared heap at run time can wedge EAL's
         # multi-process channel in 22.11 (docs/deploy.md).
-        cmd = [shadowtap_binary(), "--no-pci", "-m", str(APP_MB),
-               f"--file-prefix={PREFIX}",
-               f"--lcores=0@0,1@{1 % cpus}", "--log-level=lib.eal:error",
-               *[f"--vdev={v}" for v in vdevs],
-               "--", "--config", self.config, "--socket", self.socket,
-               "--stats-file", self.stats_file]
-        with open(self.log, "w") as log_file:
-            self.proc = subprocess.Popen(cmd, stdout=log_file,
-                                         stderr=subprocess.STDOUT)
-        self._wait_ready()
+        super().__init__(vdevs, config, [], memory=("-m", str(APP_MB)),
+                         prefix=PREFIX)
 
 
 def tool(*args, timeout=TIMEOUT_S):

@@ -159,8 +159,11 @@ class Appliance(ControlledAppliance):
     the kernel side of its taps kept quiet."""
 
     # Its own start: the rest of test_control's appliance serves as is.
-    # @p args: more of shadowtap's own options (perf/soak's --metrics).
-    def __init__(self, vdevs, config, ifaces, args=()):
+    # @p args: more of shadowtap's own options (perf/soak's --metrics);
+    # @p memory: EAL's (test_dumpcap's hugepages); @p prefix: EAL's
+    # --file-prefix, one of its own by default.
+    def __init__(self, vdevs, config, ifaces, args=(),
+                 memory=("--no-huge", "-m", "512"), prefix=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="st_faults_")
         self.dir = self.tmp.name
         self.config = os.path.join(self.dir, "config.yaml")
@@ -169,8 +172,8 @@ class Appliance(ControlledAppliance):
         self.log = os.path.join(self.dir, "shadowtap.log")
         self.write_config(config)
         cpus = os.cpu_count() or 1
-        cmd = [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
-               f"--file-prefix=stf_{os.getpid()}_{next(_run_ids)}",
+        prefix = prefix or f"stf_{os.getpid()}_{next(_run_ids)}"
+        cmd = [shadowtap_binary(), *memory, "--no-pci", f"--file-prefix={prefix}",
                f"--lcores=0@0,1@{1 % cpus}", "--log-level=lib.eal:error",
                "--log-level=pmd.net.tap:error", "--log-level=pmd.net.memif:error",
                *[f"--vdev={v}" for v in vdevs],
