@@ -57,6 +57,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "http.h"
 
 /* st_classifier_match() results besides a route index. */
 #define ST_ROUTE_NONE (-1)	/* no route matches */
@@ -123,8 +124,9 @@ int st_classifier_scratch_grow(const struct st_classifier *c,
 void st_classifier_scratch_free(struct st_classifier_scratch *s);
 
 /**
- * Route of a request. No allocation, no syscall, bounded time: meant for
- * the dataplane. Thread-safe with distinct scratches.
+ * Route of a request: st_classifier_read() then st_classifier_route(), for
+ * a caller that does not frame the head. No allocation, no syscall,
+ * bounded time. Thread-safe with distinct scratches.
  *
  * @param c       classifier
  * @param s       this worker's scratch, allocated or grown for @p c
@@ -132,12 +134,43 @@ void st_classifier_scratch_free(struct st_classifier_scratch *s);
  *                max_head_bytes are not looked at
  * @param len     bytes at @p head
  * @param method  the request's method (st_http_request_method())
- * @return index in cfg->routes of the first route whose every condition
- *         holds; ST_ROUTE_NONE; ST_ROUTE_ERROR when the scratch was not
- *         grown for @p c
+ * @return as st_classifier_route()
  */
 int st_classifier_match(const struct st_classifier *c,
 			struct st_classifier_scratch *s, const uint8_t *head,
 			uint32_t len, enum st_http_method method);
+
+/**
+ * Read the fields routes look at from a request head, in the pass that
+ * frames it: the dataplane reads each head once, for its route, its end
+ * and its body length. The fields are kept in @p s for
+ * st_classifier_route(). No allocation, no syscall, bounded time.
+ * Thread-safe with distinct scratches.
+ *
+ * @param c       classifier
+ * @param s       this worker's scratch, allocated or grown for @p c
+ * @param head    a reader just begun (st_http_head_begin()) on the request
+ *                head as seen: complete, or cut short. Only its first
+ *                max_head_bytes bytes are classified. The lines are taken
+ *                from it as far as routes look, which may be short of the
+ *                head's end: st_http_head_finish() reads the rest.
+ * @param method  the request's method (st_http_request_method()); with
+ *                any other value, no route matches
+ */
+void st_classifier_read(const struct st_classifier *c,
+			struct st_classifier_scratch *s,
+			struct st_http_head *head, enum st_http_method method);
+
+/**
+ * Route of the head last read with @p s (st_classifier_read() with @p c):
+ * one Hyperscan scan of its fields, when its method leaves a choice.
+ * Thread-safe with distinct scratches.
+ *
+ * @return index in cfg->routes of the first route whose every condition
+ *         holds; ST_ROUTE_NONE; ST_ROUTE_ERROR when the scratch was not
+ *         grown for @p c
+ */
+int st_classifier_route(const struct st_classifier *c,
+			struct st_classifier_scratch *s);
 
 #endif

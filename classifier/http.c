@@ -58,26 +58,6 @@ st_http_request_method(const uint8_t *p, uint32_t len)
 	return ret;
 }
 
-uint32_t
-st_http_head_length(const uint8_t *p, uint32_t len)
-{
-	const uint8_t *end, *lf = p;
-
-	if (unlikely(len == 0))
-		return 0;	/* before p + len: p may be NULL */
-	end = p + len;
-	while ((lf = memchr(lf, '\n', end - lf)) != NULL) {
-		size_t rest = end - lf - 1;
-
-		if (rest >= 1 && lf[1] == '\n')
-			return lf - p + 2;
-		if (rest >= 2 && lf[1] == '\r' && lf[2] == '\n')
-			return lf - p + 3;
-		lf++;
-	}
-	return 0;
-}
-
 static inline bool
 is_ows(uint8_t c)
 {
@@ -90,19 +70,25 @@ ascii_lower(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
 }
 
-/* Whether @p n bytes at @p p are @p lower (a lower-case literal) in any
- * case. */
-static bool
-name_is(const uint8_t *p, size_t n, const char *lower, size_t lower_len)
+/* When the line [p, end) is field @p lower (a lower-case name, in any
+ * case) and its colon, perhaps after spaces or tabs: that colon; else
+ * NULL. Neither a name nor spaces hold a colon, so it is the line's
+ * first. */
+static const uint8_t *
+field_colon(const uint8_t *p, const uint8_t *end, const char *lower,
+	    size_t lower_len)
 {
+	const uint8_t *q;
 	size_t i;
 
-	if (n != lower_len)
-		return false;
-	for (i = 0; i < n; i++)
+	if ((size_t)(end - p) <= lower_len)
+		return NULL;
+	for (i = 0; i < lower_len; i++)
 		if (ascii_lower(p[i]) != (uint8_t)lower[i])
-			return false;
-	return true;
+			return NULL;
+	for (q = p + lower_len; q < end && is_ows(*q); q++)
+		;
+	return q < end && *q == ':' ? q : NULL;
 }
 
 /* 18 digits always fit in an int64_t; longer numbers are not plausible
@@ -144,66 +130,129 @@ parse_content_length(const uint8_t *p, const uint8_t *end)
 	}
 }
 
-int64_t
-st_http_body_length(const uint8_t *head, uint32_t head_len)
+/* What a header line [p, end), without its CR LF, says of the body's
+ * length; st_http_head_next() calls it only for the lines that can say
+ * something. Every way to an unknown length is final. */
+static void
+frame_field(struct st_http_head *h, const uint8_t *p, const uint8_t *end)
 {
 	static const char cl_name[] = "content-length";
 	static const char te_name[] = "transfer-encoding";
-	const uint8_t *end, *line, *lf;
-	bool prev_framing = false;
-	int64_t length = -1;
+	bool after_length = h->after_length;
+	const uint8_t *colon;
+	int64_t v;
 
-	if (unlikely(head_len == 0))
-		return 0;	/* before head + head_len: head may be NULL */
-	end = head + head_len;
-	lf = memchr(head, '\n', head_len);
-	if (lf == NULL)
-		return 0;
-	/* Header lines, after the request line. */
-	for (line = lf + 1; line < end; line = lf + 1) {
-		const uint8_t *colon, *name_end;
-		size_t n;
-		bool name_ows;
-
-		lf = memchr(line, '\n', end - line);
-		if (lf == NULL)
-			break;
-		n = lf - line;
-		if (n > 0 && line[n - 1] == '\r')
-			n--;
-		if (n == 0)
-			break;
-		if (is_ows(line[0])) {
-			/* A folded continuation could hide a second value. */
-			if (prev_framing)
-				return -1;
-			continue;
-		}
-		prev_framing = false;
-		colon = memchr(line, ':', n);
-		if (colon == NULL)
-			continue;
-		name_end = colon;
-		while (name_end > line && is_ows(name_end[-1]))
-			name_end--;
-		name_ows = name_end != colon;
-		if (name_is(line, name_end - line, te_name,
-			    sizeof(te_name) - 1))
-			return -1;
-		if (name_is(line, name_end - line, cl_name,
-			    sizeof(cl_name) - 1)) {
-			int64_t v;
-
-			/* "Content-Length :" is invalid; servers differ in
-			 * whether they honour it, so the end is unknown. */
-			if (name_ows)
-				return -1;
-			v = parse_content_length(colon + 1, line + n);
-			if (v < 0 || (length >= 0 && v != length))
-				return -1;
-			length = v;
-			prev_framing = true;
-		}
+	h->after_length = false;
+	if (is_ows(p[0])) {
+		/* A folded continuation could hide a second value. */
+		if (after_length)
+			h->body_len = -1;
+		return;
 	}
-	return length < 0 ? 0 : length;
+	if (field_colon(p, end, te_name, sizeof(te_name) - 1) != NULL) {
+		h->body_len = -1;
+		return;
+	}
+	colon = field_colon(p, end, cl_name, sizeof(cl_name) - 1);
+	if (colon == NULL)
+		return;
+	/* "Content-Length :" is invalid; servers differ in whether they
+	 * honour it, so the end is unknown. */
+	v = colon == p + sizeof(cl_name) - 1 ?
+		parse_content_length(colon + 1, end) : -1;
+	if (v < 0 || (h->has_length && v != h->body_len)) {
+		h->body_len = -1;
+		return;
+	}
+	h->body_len = v;
+	h->has_length = true;
+	h->after_length = true;
+}
+
+void
+st_http_head_begin(struct st_http_head *h, const uint8_t *p, uint32_t len)
+{
+	h->len = 0;
+	h->body_len = 0;
+	h->start = p;
+	h->next = p;
+	h->end = len > 0 ? p + len : p;	/* p may be NULL then */
+	h->has_length = false;
+	h->after_length = false;
+}
+
+/* st_http_head_next(), inlined into st_http_head_finish()'s loop, which
+ * reads most lines of most heads. */
+static inline bool
+read_line(struct st_http_head *h, struct st_http_line *line)
+{
+	const uint8_t *p = h->next, *lf, *content_end;
+	uint8_t first;
+
+	if (p == h->end)
+		return false;
+	lf = memchr(p, '\n', h->end - p);
+	line->start = p;
+	if (lf == NULL) {
+		line->end = h->end;
+		h->next = h->end;
+		return true;	/* cut short: frames nothing */
+	}
+	line->end = lf;
+	h->next = lf + 1;
+	if (p == h->start)
+		return true;	/* the request line */
+	/* lf[-1] is this line's, or the LF before it. */
+	content_end = lf[-1] == '\r' ? lf - 1 : lf;
+	if (content_end == p) {
+		h->len = (uint32_t)(lf + 1 - h->start);
+		h->next = h->end;
+		return false;
+	}
+	/* Most lines cannot frame: not after a Content-Length, and neither
+	 * "content-length" nor "transfer-encoding" (0x20 folds only C and
+	 * T onto c and t). */
+	first = p[0] | 0x20;
+	if (h->body_len >= 0 &&
+	    (h->after_length || first == 'c' || first == 't'))
+		frame_field(h, p, content_end);
+	return true;
+}
+
+bool
+st_http_head_next(struct st_http_head *h, struct st_http_line *line)
+{
+	return read_line(h, line);
+}
+
+void
+st_http_head_finish(struct st_http_head *h)
+{
+	struct st_http_line line;
+
+	while (read_line(h, &line))
+		;
+}
+
+/* A whole head read at once, for callers that want one answer. */
+static struct st_http_head
+read_all(const uint8_t *p, uint32_t len)
+{
+	struct st_http_head h;
+
+	st_http_head_begin(&h, p, len);
+	st_http_head_finish(&h);
+	return h;
+}
+
+uint32_t
+st_http_head_length(const uint8_t *p, uint32_t len)
+{
+	return read_all(p, len).len;
+}
+
+int64_t
+st_http_body_length(const uint8_t *head, uint32_t head_len)
+{
+	return read_all(head, head_len).body_len;
 }

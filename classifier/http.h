@@ -5,10 +5,16 @@
 /*
  * Just enough HTTP/1.x request framing for a per-packet decision: does a
  * TCP payload start a request, where does its head end, how long is its
- * body. Pure functions over bytes: no state, no allocation, no syscall;
- * thread-safe.
+ * body. Functions over bytes: no allocation, no syscall; thread-safe (a
+ * head reader is used by one thread at a time).
+ *
+ * A head is read once: a reader (st_http_head_begin()) hands out its lines
+ * one by one, to the route classifier for instance, and finds the head's
+ * end and its body length on the way; st_http_head_length() and
+ * st_http_body_length() are that reader run alone.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -63,5 +69,60 @@ uint32_t st_http_head_length(const uint8_t *p, uint32_t len);
  *         below 10^18: the body's end is then unknown
  */
 int64_t st_http_body_length(const uint8_t *head, uint32_t head_len);
+
+/*
+ * A request head being read, line by line:
+ *
+ *	st_http_head_begin(&h, p, len);
+ *	while (st_http_head_next(&h, &line))
+ *		look at the line, or stop looking;
+ *	st_http_head_finish(&h);
+ *
+ * after which h.len and h.body_len hold what st_http_head_length(p, len)
+ * and, when h.len > 0, st_http_body_length(p, h.len) return. When the
+ * head's end is not within the bytes, h.body_len is what
+ * st_http_body_length(p, len) returns. The fields after body_len are the
+ * reader's own.
+ */
+struct st_http_head {
+	uint32_t len;		/* head length once its end was read, else 0 */
+	int64_t body_len;	/* body length from the header lines read */
+	const uint8_t *start;
+	const uint8_t *next;	/* the next line; end when there is none */
+	const uint8_t *end;
+	bool has_length;	/* a Content-Length was read */
+	bool after_length;	/* and it is the last field read */
+};
+
+/* A line handed out by st_http_head_next(). */
+struct st_http_line {
+	const uint8_t *start;
+	const uint8_t *end;	/* its LF, or the end of the bytes */
+};
+
+/**
+ * Start reading a request head.
+ *
+ * @param h    the reader
+ * @param p    first byte of the request line (may be NULL when @p len is 0)
+ * @param len  bytes at @p p, which must stay unchanged while @p h reads
+ *             them; bytes after the head are not read
+ */
+void st_http_head_begin(struct st_http_head *h, const uint8_t *p,
+			uint32_t len);
+
+/**
+ * The next line of a head: the request line first, then each header line
+ * up to (not including) the empty line that ends the head. A final line
+ * cut by the end of the bytes, without its LF, is handed out too; as for
+ * st_http_body_length(), it frames nothing.
+ *
+ * @return true with @p line set; false once the head's end was read or the
+ *         bytes are exhausted
+ */
+bool st_http_head_next(struct st_http_head *h, struct st_http_line *line);
+
+/** Read the lines of a head not read yet, for its length and body length. */
+void st_http_head_finish(struct st_http_head *h);
 
 #endif

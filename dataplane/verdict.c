@@ -147,15 +147,32 @@ follow_verdict(struct st_verdict *v, const struct st_policy *policy,
 		mirror_out(v, policy, flow, m, mirrors, flow_hash);
 }
 
-/* A request head says which route the flow follows from now on. */
+/*
+ * Read a request head once: the fields routes look at (when it has a
+ * method), its end and its body length. classify() then decides on what
+ * was read.
+ */
+static void
+read_head(struct st_verdict *v, const struct st_policy *policy,
+	  struct st_http_head *head, const uint8_t *p, uint32_t len,
+	  int method)
+{
+	st_http_head_begin(head, p, len);
+	if (method >= 0)
+		st_classifier_read(st_policy_classifier(policy),
+				   st_policy_scratch(policy, v->worker), head,
+				   (enum st_http_method)method);
+	st_http_head_finish(head);
+}
+
+/* The request head just read says which route the flow follows from now
+ * on. */
 static void
 classify(struct st_verdict *v, const struct st_policy *policy,
-	 struct st_flow *flow, const uint8_t *head, uint32_t len,
-	 enum st_http_method method, uint32_t flow_hash)
+	 struct st_flow *flow, enum st_http_method method, uint32_t flow_hash)
 {
-	int route = st_classifier_match(st_policy_classifier(policy),
-					st_policy_scratch(policy, v->worker),
-					head, len, method);
+	int route = st_classifier_route(st_policy_classifier(policy),
+					st_policy_scratch(policy, v->worker));
 	struct st_route_stats *rs;
 
 	flow->route = route >= 0 ? (uint8_t)route : ST_FLOW_ROUTE_DEFAULT;
@@ -190,16 +207,15 @@ direction(const struct st_pkt_info *info)
 }
 
 /*
- * After a request head that starts at @p seq: where the next request of
- * the stream starts, when its body length says. Pipelined requests are
- * found there even when segments cut them anywhere.
+ * After a request head of @p head_len bytes that starts at @p seq and says
+ * its body has @p body bytes (st_http_body_length()): where the next
+ * request of the stream starts, when that is known. Pipelined requests
+ * are found there even when segments cut them anywhere.
  */
 static void
-expect_next_request(struct st_flow *flow, const uint8_t *head,
-		    uint32_t head_len, uint32_t seq, uint8_t dir)
+expect_next_request(struct st_flow *flow, uint32_t head_len, int64_t body,
+		    uint32_t seq, uint8_t dir)
 {
-	int64_t body = st_http_body_length(head, head_len);
-
 	if (body < 0 || body > INT32_MAX) {	/* chunked, or no telling */
 		flow->next_request_dir = 0;
 		return;
@@ -217,18 +233,19 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 	struct head *h = &v->heads[slot];
 	struct st_flow *flow = h->flow;
 	int method = st_http_request_method(h->buf, h->len);
-	uint32_t head_len = st_http_head_length(h->buf, h->len);
+	struct st_http_head head;
 	uint32_t mirrors;
 	unsigned int i;
 
+	read_head(v, policy, &head, h->buf, h->len, method);
 	/* A prefix of a method that never completed is no request: the
 	 * flow keeps the verdict it had. */
 	if (method >= 0)
-		classify(v, policy, flow, h->buf, h->len,
-			 (enum st_http_method)method, h->flow_hash);
-	if (head_len > 0)
-		expect_next_request(flow, h->buf, head_len, h->start_seq,
-				    h->dir);
+		classify(v, policy, flow, (enum st_http_method)method,
+			 h->flow_hash);
+	if (head.len > 0)
+		expect_next_request(flow, head.len, head.body_len,
+				    h->start_seq, h->dir);
 	else
 		flow->next_request_dir = 0;
 	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
@@ -267,6 +284,9 @@ head_append(struct st_verdict *v, const struct st_policy *policy,
 {
 	uint32_t skip = h->next_seq - seq;	/* a retransmitted part */
 	uint32_t room = RTE_MIN(policy->max_head_bytes, v->buf_size) - h->len;
+	/* Only new bytes can end the head: an LF is told from the two bytes
+	 * after it, so the last two bytes held are looked at again. */
+	uint32_t from = h->len > 2 ? h->len - 2 : 0;
 	uint32_t n;
 
 	if (skip < len) {
@@ -275,7 +295,7 @@ head_append(struct st_verdict *v, const struct st_policy *policy,
 		h->len += n;
 		h->next_seq = seq + len;
 	}
-	if (st_http_head_length(h->buf, h->len) > 0)
+	if (st_http_head_length(h->buf + from, h->len - from) > 0)
 		return true;
 	if (h->len == RTE_MIN(policy->max_head_bytes, v->buf_size) ||
 	    h->nb_held == HEAD_MAX_SEGMENTS) {
@@ -348,11 +368,13 @@ scan_requests(struct st_verdict *v, const struct st_policy *policy,
 	*found = 0;
 	for (n = 0; n < MAX_REQUESTS_PER_SEGMENT && off < len; n++) {
 		int method = st_http_request_method(data + off, len - off);
+		struct st_http_head head;
 		uint32_t head_len;
 
 		if (method == ST_HTTP_NOT_REQUEST)
 			break;
-		head_len = st_http_head_length(data + off, len - off);
+		read_head(v, policy, &head, data + off, len - off, method);
+		head_len = head.len;
 		if (head_len == 0) {
 			if (head_start(v, policy, flow, m, info, flow_hash,
 				       data + off, len - off, seq + off,
@@ -367,11 +389,11 @@ scan_requests(struct st_verdict *v, const struct st_policy *policy,
 			v->stats->http_heads_partial++;
 			head_len = len - off;
 		}
-		classify(v, policy, flow, data + off, head_len,
-			 (enum st_http_method)method, flow_hash);
+		classify(v, policy, flow, (enum st_http_method)method,
+			 flow_hash);
 		(*found)++;
 		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
-		expect_next_request(flow, data + off, head_len, seq + off,
+		expect_next_request(flow, head_len, head.body_len, seq + off,
 				    direction(info));
 		if (flow->next_request_dir == 0)
 			break;

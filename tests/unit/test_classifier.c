@@ -732,6 +732,175 @@ test_garbage(void **state)
 	release(&k);
 }
 
+/* What the dataplane gets from one pass over a request start of @p s (a
+ * segment: the head, maybe more): the route, the head's length and its
+ * body length. */
+struct pass {
+	int route;
+	uint32_t len;
+	int64_t body_len;
+};
+
+static struct pass
+one_pass(const struct compiled *k, const char *s, enum st_http_method method)
+{
+	size_t len = strlen(s);
+	uint8_t *copy = malloc(len > 0 ? len : 1);
+	struct st_http_head head;
+	struct pass r;
+
+	assert_non_null(copy);
+	memcpy(copy, s, len);
+	st_http_head_begin(&head, copy, len);
+	st_classifier_read(k->c, k->s, &head, method);
+	st_http_head_finish(&head);
+	r.route = st_classifier_route(k->c, k->s);
+	r.len = head.len;
+	r.body_len = head.body_len;
+	free(copy);
+	/* The same as the functions that each read the head alone. */
+	assert_int_equal(r.len, st_http_head_length((const uint8_t *)s, len));
+	assert_int_equal(r.body_len,
+			 st_http_body_length((const uint8_t *)s,
+					     r.len ? r.len : len));
+	assert_int_equal(r.route, match_bytes(k, s, r.len ? r.len : len,
+					      method));
+	return r;
+}
+
+/* Its X-Late field starts past 64 bytes. */
+#define LATE_HEAD                                                       \
+	"POST / HTTP/1.1\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa" \
+	"aa\r\nX-Late: 1\r\nContent-Length: 4\r\n\r\n"
+
+/* One pass gives the route, the head's end and its body length. */
+static void
+test_one_pass(void **state)
+{
+	static const char get[] = "GET /api/x HTTP/1.1\r\nHost: a\r\n"
+				  "X-Rollout: shadow\r\n\r\n";
+	struct compiled k;
+	struct pass r;
+
+	(void)state;
+	cfg_reset();
+	add_header(add_route("rollout", ALL, NULL, NULL), "x-rollout",
+		   "^shadow$");
+	add_route("api", ALL, "^/api/", NULL);
+	compile(&k);
+	r = one_pass(&k, get, ST_HTTP_GET);
+	assert_int_equal(r.route, 0);
+	assert_int_equal(r.len, sizeof(get) - 1);
+	assert_int_equal(r.body_len, 0);
+	/* Fields after the head, in its body or the next request, are
+	 * neither classified nor framing. */
+	r = one_pass(&k, "POST /api/x HTTP/1.1\r\nContent-Length: 30\r\n\r\n"
+		     "X-Rollout: shadow\r\nContent-Length: 9\r\n",
+		     ST_HTTP_POST);
+	assert_int_equal(r.route, 1);
+	assert_int_equal(r.body_len, 30);
+	/* A head cut short: routed on what is there, its end unknown. */
+	r = one_pass(&k, "GET /x HTTP/1.1\r\nContent-Length: 3\r\n"
+		     "X-Rollout: shadow", ST_HTTP_GET);
+	assert_int_equal(r.route, 0);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(r.body_len, 3);
+	/* Any other method: no route, the head still framed. */
+	r = one_pass(&k, get, (enum st_http_method)ST_HTTP_METHODS);
+	assert_int_equal(r.route, ST_ROUTE_NONE);
+	assert_int_equal(r.len, sizeof(get) - 1);
+	/* Transfer-Encoding: the body's end is unknown, not the head's. */
+	r = one_pass(&k, "POST /api/ HTTP/1.1\r\nTransfer-Encoding: chunked"
+		     "\r\nX-Rollout: shadow\r\n\r\n0\r\n\r\n", ST_HTTP_POST);
+	assert_int_equal(r.route, 0);
+	assert_int_equal(r.body_len, -1);
+	assert_true(r.len > 0);
+	release(&k);
+
+	/* Routes that look at the request line only: the rest of the head
+	 * is read for its framing alone. */
+	cfg_reset();
+	add_route("api", ALL, "^/api/", NULL);
+	compile(&k);
+	r = one_pass(&k, "PUT /api/1 HTTP/1.1\r\nHost: a\r\n"
+		     "Content-Length: 12\r\n\r\n", ST_HTTP_PUT);
+	assert_int_equal(r.route, 0);
+	assert_int_equal(r.body_len, 12);
+	release(&k);
+
+	/* Past max_head_bytes, fields are not classified but still frame:
+	 * the next request is found where it is. */
+	cfg_reset();
+	cfg.http.max_head_bytes = 64;
+	add_header(add_route("late", ALL, NULL, NULL), "x-late", "");
+	add_route("any", ALL, NULL, NULL);
+	compile(&k);
+	r = one_pass(&k, LATE_HEAD "abcd", ST_HTTP_POST);
+	assert_int_equal(r.route, 1);
+	assert_int_equal(r.body_len, 4);
+	assert_int_equal(r.len, sizeof(LATE_HEAD) - 1);
+	release(&k);
+}
+
+/* Field names: found by their colon, told apart by length and bytes. */
+static void
+test_header_names(void **state)
+{
+	static const char *const base = "GET / HTTP/1.1\r\n";
+	/* A NULL name is the host condition. */
+	static const struct {
+		const char *name;
+		const char *regex;
+		const char *fields;
+		bool match;
+	} cases[] = {
+		/* Same length, other bytes; other lengths. */
+		{ "x-a", "", "x-b: 1\r\n", false },
+		{ "x-a", "", "x-aa: 1\r\n", false },
+		{ "x-aa", "", "x-a: 1\r\n", false },
+		{ "x-aa", "", "x-b: 1\r\nX-AA: 1\r\n", true },
+		/* A CR before the colon ends the value: no field. */
+		{ "x-a", "", "X-A\r: 1\r\n", false },
+		{ "x-a", "", "X\r-A: 1\r\n", false },
+		{ NULL, "^a$", "Host\r: a\r\n", false },
+		/* A field with an empty name, and a colon only in the
+		 * value. */
+		{ "x-a", "", ": x-a\r\n", false },
+		{ "x-a", "^b:c$", "X-A: b:c\r\n", true },
+		/* Host as the host and as a header of the same length. */
+		{ NULL, "^a$", "HOST: a:80\r\n", true },
+		{ NULL, "^a$", "Hosq: a\r\n", false },
+		{ NULL, "^a$", "Hosts: a\r\n", false },
+		{ NULL, "^a$", "Hos: a\r\n", false },
+		/* A line that starts with a CR ends what is classified. */
+		{ "x-a", "", "\rjunk\r\nX-A: 1\r\n", false },
+		{ "x-a", "", "junk\r\nX-A: 1\r\n", true },
+		{ "hosq", "^a$", "Host: b\r\nHosq: a\r\n", true },
+	};
+	char name63[64], name64[65], head[512];
+	unsigned int i;
+
+	(void)state;
+	/* The longest name there can be, and one byte more. */
+	memset(name63, 'n', 63);
+	name63[63] = '\0';
+	memset(name64, 'n', 64);
+	name64[64] = '\0';
+	snprintf(head, sizeof(head), "%s%s: 1\r\n\r\n", base, name63);
+	assert_true(header_matches(name63, "^1$", head));
+	snprintf(head, sizeof(head), "%s%s: 1\r\n\r\n", base, name64);
+	assert_false(header_matches(name63, "^1$", head));
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(head, sizeof(head), "%s%s\r\n", base,
+			 cases[i].fields);
+		print_message("%s", head);
+		assert_true((cases[i].name == NULL ?
+			     host_matches(cases[i].regex, head) :
+			     header_matches(cases[i].name, cases[i].regex,
+					    head)) == cases[i].match);
+	}
+}
+
 /* Swapping in a new configuration: one scratch serves both. */
 static void
 test_scratch_grow(void **state)
@@ -977,6 +1146,8 @@ main(void)
 		cmocka_unit_test(test_64_routes),
 		cmocka_unit_test(test_truncated_head),
 		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_one_pass),
+		cmocka_unit_test(test_header_names),
 		cmocka_unit_test(test_scratch_grow),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_config_file),

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the HTTP/1.x request framing helpers in classifier/http.h.
+ * Unit tests of the HTTP/1.x request framing helpers in classifier/http.h:
+ * the head reader, and the functions that run it alone.
  *
  * Every input is passed as a heap copy of exactly its length, so an
  * over-read shows up under AddressSanitizer.
@@ -296,6 +297,233 @@ test_body_length_unknown(void **state)
 			 5);
 }
 
+/* What one pass of the head reader over @p s found: its lines, its length
+ * and its body length. */
+struct read_result {
+	unsigned int lines;	/* handed out */
+	uint32_t line_start[8];	/* offsets of the first ones */
+	uint32_t line_end[8];
+	uint32_t len;
+	int64_t body_len;
+};
+
+/* Read @p len bytes of @p s: @p stop_after lines through
+ * st_http_head_next() (all with UINT32_MAX), the rest through
+ * st_http_head_finish(). */
+static struct read_result
+read_bytes(const char *s, size_t len, unsigned int stop_after)
+{
+	struct read_result r = { 0 };
+	uint8_t *copy = exact_copy(s, len);
+	struct st_http_head h;
+	struct st_http_line line;
+
+	st_http_head_begin(&h, copy, len);
+	while (r.lines < stop_after && st_http_head_next(&h, &line)) {
+		assert_true(line.start >= copy && line.start < copy + len);
+		assert_true(line.end >= line.start && line.end <= copy + len);
+		assert_true(line.end == copy + len || *line.end == '\n');
+		if (r.lines < 8) {
+			r.line_start[r.lines] = line.start - copy;
+			r.line_end[r.lines] = line.end - copy;
+		}
+		r.lines++;
+	}
+	st_http_head_finish(&h);
+	r.len = h.len;
+	r.body_len = h.body_len;
+	/* Once read, a reader hands nothing more out. */
+	assert_false(st_http_head_next(&h, &line));
+	free(copy);
+	return r;
+}
+
+/* The reader on @p s: every line handed out and, stopping after any
+ * number of them, the same length and body length. */
+static struct read_result
+read_head(const char *s)
+{
+	struct read_result all = read_bytes(s, strlen(s), UINT32_MAX);
+	unsigned int stop;
+
+	for (stop = 0; stop <= all.lines; stop++) {
+		struct read_result part = read_bytes(s, strlen(s), stop);
+
+		assert_int_equal(part.len, all.len);
+		assert_int_equal(part.body_len, all.body_len);
+	}
+	/* What the functions that run the reader alone say. */
+	assert_int_equal(head_length_of(s), all.len);
+	if (all.len > 0) {
+		char *head = strndup(s, all.len);
+
+		assert_non_null(head);
+		assert_int_equal(body_length_of(head), all.body_len);
+		free(head);
+	} else {
+		assert_int_equal(body_length_of(s), all.body_len);
+	}
+	return all;
+}
+
+static void
+test_reader_lines(void **state)
+{
+	static const char head[] = "GET /a HTTP/1.1\r\nHost: a\r\n"
+				   "X-A: 1\n\r\nbody\nX-B: 2\r\n\r\n";
+	struct read_result r;
+
+	(void)state;
+	r = read_head(head);
+	/* The request line and two header lines; not the empty line, nor
+	 * what follows the head. */
+	assert_int_equal(r.lines, 3);
+	assert_int_equal(r.line_start[0], 0);
+	assert_int_equal(r.line_end[0], 16);
+	assert_int_equal(r.line_start[1], 17);
+	assert_int_equal(r.line_end[1], 25);
+	assert_int_equal(r.line_start[2], 26);
+	assert_int_equal(r.line_end[2], 32);
+	assert_int_equal(r.len, 35);
+	assert_int_equal(r.body_len, 0);
+	/* A line starting with a CR is no empty line. */
+	r = read_head("GET / HTTP/1.1\r\n\rX: 1\r\n\r\n");
+	assert_int_equal(r.lines, 2);
+	assert_int_equal(r.len, sizeof("GET / HTTP/1.1\r\n\rX: 1\r\n\r\n") - 1);
+	/* Nothing to read. */
+	r = read_bytes(NULL, 0, UINT32_MAX);
+	assert_int_equal(r.lines, 0);
+	assert_int_equal(r.len, 0);
+	assert_int_equal(r.body_len, 0);
+	/* An empty request line ends nothing; the empty line after it
+	 * does. */
+	r = read_head("\n\n");
+	assert_int_equal(r.lines, 1);
+	assert_int_equal(r.len, 2);
+	r = read_head("\r\n");
+	assert_int_equal(r.lines, 1);
+	assert_int_equal(r.len, 0);
+}
+
+/* Heads whose end is not within the bytes: every complete line frames,
+ * the cut one is handed out but frames nothing. */
+static void
+test_reader_cut(void **state)
+{
+	static const char *const cuts[] = {
+		"POST / HTTP/1.1\r\nContent-Length: 5\r\nHost: a",
+		"POST / HTTP/1.1\r\nContent-Length: 5\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r",
+		"POST / HTTP/1.1\nContent-Length: 5\n",
+	};
+	struct read_result r;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		print_message("%s\n", cuts[i]);
+		r = read_head(cuts[i]);
+		assert_int_equal(r.len, 0);
+		assert_int_equal(r.body_len, 5);
+	}
+	r = read_head(cuts[0]);
+	assert_int_equal(r.lines, 3);
+	assert_int_equal(r.line_end[2], strlen(cuts[0]));
+	/* Cut inside the framing field: not counted yet. */
+	r = read_head("POST / HTTP/1.1\r\nContent-Length: 5");
+	assert_int_equal(r.body_len, 0);
+	r = read_head("POST / HTTP/1.1\r\nContent-Length: 5\r\n 6");
+	assert_int_equal(r.body_len, 5);
+	r = read_head("POST / HTTP/1.1\r\nContent-Length: 5\r\n 6\r\n");
+	assert_int_equal(r.body_len, -1);
+	/* Every cut of a head: its end is found only once all there. */
+	{
+		static const char full[] = "POST /x HTTP/1.1\r\nHost: a\r\n"
+					   "Content-Length: 12\r\n\r\n";
+		size_t cut;
+
+		for (cut = 0; cut < sizeof(full) - 1; cut++) {
+			r = read_bytes(full, cut, UINT32_MAX);
+			assert_int_equal(r.len, 0);
+			assert_true(r.body_len == 0 || r.body_len == 12);
+		}
+		r = read_bytes(full, sizeof(full) - 1, 1);
+		assert_int_equal(r.len, sizeof(full) - 1);
+		assert_int_equal(r.body_len, 12);
+	}
+}
+
+static void
+test_reader_framing(void **state)
+{
+	static const struct {
+		const char *head;
+		int64_t body_len;
+	} cases[] = {
+		/* LF-only heads, and the mixed ending. */
+		{ "POST / HTTP/1.1\nContent-Length: 3\n\nabc", 3 },
+		{ "POST / HTTP/1.1\nContent-Length: 3\n\r\nabc", 3 },
+		/* Repeated Content-Length: equal, equal lists, different. */
+		{ "POST / HTTP/1.1\r\nContent-Length: 7\r\n"
+		  "content-length: 7, 7\r\n\r\n", 7 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 7\r\n"
+		  "Content-Length: 8\r\n\r\n", -1 },
+		/* Transfer-Encoding with a Content-Length, in either order:
+		 * the end of the body is unknown. */
+		{ "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+		  "Content-Length: 5\r\nX: 1\r\n\r\n5\r\n", -1 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+		  "Transfer-Encoding: chunked\r\n\r\n", -1 },
+		/* Folded lines: after Content-Length (a hidden value), after
+		 * another field, and a fold that only looks like one after
+		 * the head. */
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\n\t6\r\n\r\n", -1 },
+		{ "POST / HTTP/1.1\r\nX-A: 1\r\n 6\r\n"
+		  "Content-Length: 5\r\n\r\n", 5 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n 6\r\n", 5 },
+		/* Huge values: the largest taken, then too long; a length
+		 * that does not fit 32 bits is still told (the caller
+		 * decides). */
+		{ "POST / HTTP/1.1\r\nContent-Length: 999999999999999999"
+		  "\r\n\r\n", INT64_C(999999999999999999) },
+		{ "POST / HTTP/1.1\r\nContent-Length: 1000000000000000000"
+		  "\r\n\r\n", -1 },
+		{ "POST / HTTP/1.1\r\nContent-Length: 4294967297\r\n\r\n",
+		  INT64_C(4294967297) },
+		/* Names that only begin like the framing fields, in any
+		 * case. */
+		{ "POST / HTTP/1.1\r\nCONTENT-TYPE: a\r\n"
+		  "Content-Lengths: 5\r\nTransfer-Encodin: x\r\n"
+		  "Content-Length5: 1\r\nTE: chunked\r\n\r\n", 0 },
+		{ "POST / HTTP/1.1\r\nCONTENT-LENGTH: 2\r\n\r\n", 2 },
+		/* A value cut by a bare CR is no number. */
+		{ "POST / HTTP/1.1\r\nContent-Length: 2\r3\r\n\r\n", -1 },
+	};
+	static const char te_head[] = "POST / HTTP/1.1\r\n"
+				      "Transfer-Encoding: chunked\r\n"
+				      "Content-Length: 5\r\nX: 1\r\n\r\n";
+	struct read_result r;
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		print_message("%s\n", cases[i].head);
+		r = read_head(cases[i].head);
+		assert_true(r.body_len == cases[i].body_len);
+		/* The head's end is found whatever the framing says. */
+		assert_true(r.len > 0);
+	}
+	r = read_head("POST / HTTP/1.1\nContent-Length: 3\n\nabc");
+	assert_int_equal(r.len, sizeof("POST / HTTP/1.1\nContent-Length: 3"
+				       "\n\n") - 1);
+	r = read_head("POST / HTTP/1.1\nContent-Length: 3\n\r\nabc");
+	assert_int_equal(r.len, sizeof("POST / HTTP/1.1\nContent-Length: 3"
+				       "\n\r\n") - 1);
+	r = read_head(te_head);
+	assert_int_equal(r.lines, 4);
+	assert_int_equal(r.len, sizeof(te_head) - 1);
+}
+
 /* Random bytes: no crash, no over-read, results in range. */
 static void
 test_random_bytes(void **state)
@@ -320,6 +548,10 @@ test_random_bytes(void **state)
 		assert_true(st_http_head_length(copy, len) <= len);
 		assert_true(st_http_body_length(copy, len) >= -1);
 		free(copy);
+		/* Lines handed out, however many, leave the same result. */
+		buf[len] = '\0';
+		if (strlen((char *)buf) == len)
+			read_head((char *)buf);
 	}
 }
 
@@ -334,6 +566,9 @@ main(void)
 		cmocka_unit_test(test_body_length_none),
 		cmocka_unit_test(test_body_length_content_length),
 		cmocka_unit_test(test_body_length_unknown),
+		cmocka_unit_test(test_reader_lines),
+		cmocka_unit_test(test_reader_cut),
+		cmocka_unit_test(test_reader_framing),
 		cmocka_unit_test(test_random_bytes),
 	};
 
