@@ -127,13 +127,15 @@ st_port_configure(uint16_t port_id, const char *role, uint16_t nb_rxq,
 			RTE_LOG(WARNING, USER1, "%s port %u (%s): flow marks: "
 				"%s\n", role, port_id, name, strerror(-ret));
 	}
-	/* A shadow port only sends, but net_tap takes only as many RX
-	 * queues as TX queues. The data pool counts RX descriptors on every
-	 * port, shadow ports too. Nothing is spread over them. */
+	/* A shadow port only sends, yet it gets an RX queue that nobody
+	 * polls where it can have one: dpdk-dumpcap asks lib/pdump for both
+	 * directions of a port and fails on a port without RX queues. net_tap
+	 * takes only as many RX queues as TX queues. The data pool counts RX
+	 * descriptors on every port, shadow ports too. Nothing is spread over
+	 * them. */
 	fill_conf(&info, nb_rxq, &conf);
-	if (!wire && nb_rxq == 0 && pool != NULL &&
-	    strcmp(info.driver_name, "net_tap") == 0)
-		nb_rxq = nb_txq;
+	if (!wire && nb_rxq == 0 && pool != NULL && info.max_rx_queues > 0)
+		nb_rxq = strcmp(info.driver_name, "net_tap") == 0 ? nb_txq : 1;
 	ret = rte_eth_dev_configure(port_id, nb_rxq, nb_txq, &conf);
 	if (ret == 0)
 		ret = rte_eth_dev_adjust_nb_rx_tx_desc(port_id, &nb_rxd,

@@ -26,9 +26,9 @@
  * @param nb_rxq   RX queues (0 for a shadow port, which only sends)
  * @param nb_txq   TX queues, one per worker
  * @param pool     data mbufs for the RX queues; for a shadow port, for the
- *                 RX queues its driver may insist on (net_tap wants as
- *                 many as TX queues: they are set up, never polled), or
- *                 NULL
+ *                 RX queues it gets all the same, never polled: one where
+ *                 the driver has any, for capture tools, and as many as
+ *                 TX queues on net_tap, which insists; or NULL for none
  * @param wire     a wire port: promiscuous, so it forwards every frame
  * @return 0, or a negative errno with @p err saying why
  */

@@ -17,8 +17,10 @@ the copies of a mirror at 100%. Checked:
   received (written by the test) or sent (read on its peer);
 - dumpcap on the client wire port with a BPF filter (-f): only the frames
   of the filtered flow, a consecutive run of them;
-- dpdk-pdump on the shadow port (tx-dev; dumpcap cannot: a shadow port has
-  no RX queue): a consecutive run of the copies the shadow got;
+- dumpcap on the shadow port (both directions asked, as dumpcap does: the
+  port has an RX queue nobody polls for it): only frames sent, a
+  consecutive run of the copies the shadow got;
+- dpdk-pdump on the shadow port (tx-dev): the same;
 - the wire port is still promiscuous after dumpcap -p;
 - every frame sent was forwarded and copied, byte for byte, in order;
 - dpdk-proc-info --stats and --xstats give the counters of shadowtap's own
@@ -546,6 +548,7 @@ class Scenario:
         self.promisc_after = "PROMISC" in json.loads(subprocess.run(
             ["ip", "-j", "link", "show", f"{PREFIX}s"], check=True,
             capture_output=True, text=True).stdout)[0]["flags"]
+        self.dumpcap("shadow_port", "net_af_packet2")
         self.pdump_shadow()
         self.wait_flowing()
         self.stats = self.settle()
@@ -613,16 +616,23 @@ class DumpcapTest(unittest.TestCase):
         flow = [f for f in self.entered("c") if filtered(f)]
         self.assertIsNone(run_error([f for _, f in cap], flow, "filtered"))
 
-    def test_3_pdump_on_the_shadow_port_sees_the_copies(self):
+    def test_3_dumpcap_on_the_shadow_port_sees_the_copies(self):
+        cap = self.s.captures["shadow_port"]
+        self.assertGreaterEqual(len(cap), CAPTURE)
+        self.assertEqual({d for d, _ in cap}, {DIR_OUT})
+        self.assertIsNone(run_error([f for _, f in cap], self.got("m"),
+                                    "shadow"))
+
+    def test_4_pdump_on_the_shadow_port_sees_the_copies(self):
         cap = self.s.captures["shadow"]
         self.assertGreaterEqual(len(cap), CAPTURE)
         self.assertIsNone(run_error([f for _, f in cap], self.got("m"),
                                     "shadow"))
 
-    def test_4_dumpcap_p_leaves_the_wire_port_promiscuous(self):
+    def test_5_dumpcap_p_leaves_the_wire_port_promiscuous(self):
         self.assertTrue(self.s.promisc_after)
 
-    def test_5_everything_forwarded_and_copied_while_captured(self):
+    def test_6_everything_forwarded_and_copied_while_captured(self):
         # Every frame the test sent went in, and all that went in came out.
         self.assertEqual(marked(self.entered("c")), self.sent("client"))
         self.assertEqual(marked(self.entered("s")), self.sent("server"))
@@ -655,16 +665,16 @@ class DumpcapTest(unittest.TestCase):
         self.assertEqual(got, want)
         self.assertEqual(st["dropped_packets"], 0)
 
-    def test_6_proc_info_stats_are_shadowtaps(self):
+    def test_7_proc_info_stats_are_shadowtaps(self):
         self.check_counters(self.s.proc_stats, ("RX-packets", "TX-packets",
                                                 "RX-bytes", "TX-bytes"), 0)
 
-    def test_7_proc_info_xstats_are_shadowtaps(self):
+    def test_8_proc_info_xstats_are_shadowtaps(self):
         self.check_counters(self.s.proc_xstats,
                             ("rx_good_packets", "tx_good_packets",
                              "rx_good_bytes", "tx_good_bytes"), 0)
 
-    def test_8_still_forwarding_after_the_tools_and_stops_cleanly(self):
+    def test_9_still_forwarding_after_the_tools_and_stops_cleanly(self):
         self.assertEqual(self.s.exit_code, 0, self.s.output)
         final = self.s.final
         self.assertIsNotNone(final)
