@@ -7,7 +7,10 @@ EAL's multi-process channel, to add lib/pdump's callbacks to a port's queues.
 So the appliance runs here WITH hugepages: the test reserves 2 MB pages and
 mounts hugetlbfs when they are missing, and puts back what it changed.
 
-The ports are net_af_packet on veth pairs. While the tools run, the test
+The ports are net_af_packet on veth pairs, not net_pcap: a net_pcap port
+reads its whole file before a tool can attach, and the 22.11 driver stops a
+port when a secondary process closes it (dpdk-proc-info does), which takes
+the appliance's link down. While the tools run, the test
 writes numbered frames into the wire ports' peers at a steady pace, both
 directions, two flows from the client side, and reads on every peer what
 the appliance sent out of that port: forwarded originals, and on the shadow
