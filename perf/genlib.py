@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "tests"))
 from pcaplib import (  # noqa: E402  (found through the path set just above)
-    ETH_IPV4, LINKTYPE_ETHERNET, PCAP_MAGIC_USEC, PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN,
-    TCP_PSH, TCP_SYN, ethernet, internet_checksum, ipv4, pad, udp)
+    ETH_IPV4, ETH_IPV6, ETH_PPPOE, LINKTYPE_ETHERNET, PCAP_MAGIC_USEC, PPP_IPV4, PPP_IPV6,
+    PROTO_TCP, PROTO_UDP, TCP_ACK, TCP_FIN, TCP_PSH, TCP_SYN, VLAN_TPIDS, ethernet,
+    internet_checksum, ipv4, pad, read_pcap, split_queues, udp, write_pcap)
 
 CLIENT_MAC = bytes.fromhex("02000000c001")  # the router on the client side of the appliance
 SERVER_MAC = bytes.fromhex("02000000d001")  # the load balancer on the server side
@@ -56,6 +57,9 @@ SMALL_SPAN_US = 1000000     # small mode spreads every flow over one second
 SMALL_TCP_OVERHEAD = 6      # handshake and teardown frames of a small TCP flow
 SMALL_UDP_PORT = 7          # echo: tshark shows the payload as data
 SMALL_TCP_PORT = 9          # discard
+SHORT_GAP_US = 1            # short mode opens a connection every microsecond
+MBUF_DATA_ROOM = 2048       # RTE_MBUF_DEFAULT_DATAROOM: net_pcap's infinite_rx refuses a
+                            # capture with a larger frame ("Multiseg mbufs are not supported")
 
 
 # --- frames -----------------------------------------------------------------------------------
@@ -452,6 +456,7 @@ class Traffic:
     requests: Counter = field(default_factory=Counter)   # by route class
     methods: Counter = field(default_factory=Counter)
     statuses: Counter = field(default_factory=Counter)
+    sources: dict = field(default_factory=dict)          # merge_captures(): what it took
 
 
 class Endpoints:
@@ -640,6 +645,143 @@ def _small_tcp(rng, client, server, times):
     return conn.events
 
 
+def generate_short(flows, seed):
+    """Traffic of `flows` short HTTP connections in two small frames each, to fill a flow
+    table with many flows in little memory (a replayed frame holds a whole mbuf, a 4 KiB page
+    without hugepages): the client's API GET, carrying its FIN, and the server's ACK of it,
+    as if the capture began after the handshakes (request starts are found without them).
+
+    Connection k sends its request at k microseconds and gets its ACK half the timeline
+    later, so that between two packets of a flow about flows / 2 other flows pass: a lookup
+    finds its entry as cold as a table of that many flows leaves it."""
+    rng = random.Random(seed)
+    endpoints = Endpoints(rng)
+    traffic = Traffic("short", flows, [])
+    half_us = max(1, flows * SHORT_GAP_US // 2)
+    events = []
+    for flow_no in range(flows):
+        client, server = endpoints.next(SERVER_PORT)
+        conn = TcpConnection(rng, client, server, rtt_us=0, with_options=False)
+        time_us = flow_no * SHORT_GAP_US
+        request = (f"GET /api/v1/users/{rng.randrange(1, 10**6)} HTTP/1.1\r\n"
+                   "Host: api.example.com\r\n\r\n").encode()
+        conn.send(time_us, True, TCP_PSH | TCP_ACK | TCP_FIN, request)
+        conn.send(time_us + half_us, False, TCP_ACK)
+        events += [(time_us, flow_no, index, from_client, frame)
+                   for time_us, index, from_client, frame in conn.events]
+    traffic.requests["api"] = flows
+    traffic.methods["GET"] = flows
+    events.sort()
+    traffic.timeline = [(time_us, from_client, frame) for time_us, _, _, from_client, frame
+                        in events]
+    return traffic
+
+
+# --- real captures ----------------------------------------------------------------------------
+
+def merge_captures(directory, max_frame=MBUF_DATA_ROOM):
+    """Traffic of the captures listed in DIRECTORY/MANIFEST.tsv (its "file" column; its
+    "http_requests_by_tshark" column, when present, is added up), one after the other, frames
+    one microsecond apart.  Only Ethernet captures are taken, and frames of at most max_frame
+    bytes.  Each frame is marked with its sender's side (_client_senders()), so that the
+    client-side pcap holds what clients send.  The Traffic's `sources` says what was taken and
+    what was left out."""
+    with open(os.path.join(directory, "MANIFEST.tsv")) as manifest:
+        header, *rows = [line.rstrip("\n").split("\t") for line in manifest if line.strip()]
+    column = {name: i for i, name in enumerate(header)}
+    traffic = Traffic("real", 0, [])
+    sources = {"directory": os.path.abspath(directory), "captures": 0,
+               "skipped_captures": Counter(), "skipped_frames": 0, "http_requests_by_tshark": 0}
+    for row in rows:
+        linktype, frames = read_pcap(os.path.join(directory, row[column["file"]]))
+        if linktype != LINKTYPE_ETHERNET:
+            sources["skipped_captures"][f"linktype {linktype}"] += 1
+            continue
+        sources["captures"] += 1
+        if "http_requests_by_tshark" in column:
+            sources["http_requests_by_tshark"] += int(row[column["http_requests_by_tshark"]])
+        kept = [frame for frame in frames if len(frame) <= max_frame]
+        sources["skipped_frames"] += len(frames) - len(kept)
+        ends = [_frame_ends(frame) for frame in kept]
+        clients = _client_senders(ends)
+        traffic.flows += len(clients)
+        for frame, (src, dst, _) in zip(kept, ends):
+            traffic.timeline.append((len(traffic.timeline), clients[_conversation(src, dst)]
+                                     == src, frame))
+    sources["skipped_captures"] = dict(sources["skipped_captures"])
+    traffic.sources = sources
+    return traffic
+
+
+def _frame_ends(frame):
+    """(source, destination, TCP flags) of an Ethernet frame, after up to two VLAN tags and a
+    PPPoE session header: ("L4", proto, address, port) ends for TCP and UDP (a first or only
+    fragment), ("IP", address) for other IPv4 and IPv6 (an IPv6 extension header included),
+    ("L2", MAC) for the rest; flags are 0 but for TCP."""
+    l2 = (("L2", frame[6:12]), ("L2", frame[0:6]), 0)
+    offset = 12
+    ethertype = int.from_bytes(frame[offset:offset + 2], "big")
+    for _ in range(2):
+        if ethertype not in VLAN_TPIDS:
+            break
+        offset += 4
+        ethertype = int.from_bytes(frame[offset:offset + 2], "big")
+    offset += 2
+    if ethertype == ETH_PPPOE:
+        ethertype = {PPP_IPV4: ETH_IPV4, PPP_IPV6: ETH_IPV6}.get(
+            int.from_bytes(frame[offset + 6:offset + 8], "big"))
+        offset += 8
+    if ethertype == ETH_IPV4 and len(frame) >= offset + 20:
+        src, dst, proto = frame[offset + 12:offset + 16], frame[offset + 16:offset + 20], \
+            frame[offset + 9]
+        later_fragment = int.from_bytes(frame[offset + 6:offset + 8], "big") & 0x1FFF
+        l4 = None if later_fragment else offset + (frame[offset] & 0x0F) * 4
+    elif ethertype == ETH_IPV6 and len(frame) >= offset + 40:
+        src, dst, proto = frame[offset + 8:offset + 24], frame[offset + 24:offset + 40], \
+            frame[offset + 6]
+        l4 = offset + 40
+    else:
+        return l2
+    if l4 is None or proto not in (PROTO_TCP, PROTO_UDP) or len(frame) < l4 + 4:
+        return ("IP", src), ("IP", dst), 0
+    sport, dport = struct.unpack_from("!HH", frame, l4)
+    flags = frame[l4 + 13] if proto == PROTO_TCP and len(frame) > l4 + 13 else 0
+    return ("L4", proto, src, sport), ("L4", proto, dst, dport), flags
+
+
+def _conversation(src, dst):
+    return (src, dst) if src <= dst else (dst, src)
+
+
+def _client_senders(ends):
+    """The client end of each conversation of one capture, from its frames' ends, decided in
+    this order:
+    - TCP: the sender of the first SYN, or the receiver of the first SYN-ACK;
+    - TCP and UDP without a handshake: the end with the higher port (servers listen on low,
+      well-known ports; clients send from ephemeral ones);
+    - other IP traffic: the client address of a TCP or UDP conversation between the same two
+      addresses, the first decided (a later fragment goes where its first fragment went);
+    - the rest, and equal ports: the sender of the conversation's first frame."""
+    clients, hosts = {}, {}
+    for src, dst, flags in ends:
+        conversation = _conversation(src, dst)
+        if src[0] == "L4" and conversation not in clients and flags & TCP_SYN:
+            clients[conversation] = dst if flags & TCP_ACK else src
+    for src, dst, _ in ends:
+        conversation = _conversation(src, dst)
+        if src[0] == "L4" and conversation not in clients and src[3] != dst[3]:
+            clients[conversation] = src if src[3] > dst[3] else dst
+    for conversation, client in clients.items():
+        server = conversation[0] if conversation[1] == client else conversation[1]
+        hosts.setdefault(_conversation(("IP", client[2]), ("IP", server[2])),
+                         ("IP", client[2]))
+    for src, dst, _ in ends:
+        conversation = _conversation(src, dst)
+        if conversation not in clients:
+            clients[conversation] = hosts.get(conversation, src)
+    return clients
+
+
 # --- pcap output ------------------------------------------------------------------------------
 
 class PcapWriter:
@@ -687,3 +829,16 @@ def write_pcaps(traffic, prefix, with_all=False):
     for writer in writers.values():
         writer.close()
     return {name: writer.summary() for name, writer in writers.items()}
+
+
+def write_queues(path, queues):
+    """Split the pcap at path by flow into `queues` pcaps PATH-qN.pcap (N from 0), as a NIC's
+    symmetric RSS would: both directions of a flow go to the same queue number, so splitting
+    a client-side and a server-side pcap gives each worker both directions of its flows.
+    Returns their paths."""
+    linktype, frames = read_pcap(path)
+    paths = []
+    for n, queue in enumerate(split_queues(frames, queues)):
+        paths.append(f"{os.path.splitext(path)[0]}-q{n}.pcap")
+        write_pcap(paths[-1], queue, linktype)
+    return paths

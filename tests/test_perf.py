@@ -2,7 +2,8 @@
 """perf/run in its quick mode, so the benchmark cannot rot: it runs both
 testpmd and shadowtap, and its JSON is complete and consistent. Speeds are
 not checked (tests check behaviour, never wall-clock times); what the
-mirrored shares say about behaviour is."""
+mirrored shares say about behaviour is, and that the derived figures (own
+cycles per packet, the copy path's) are the arithmetic they claim to be."""
 
 import glob
 import json
@@ -17,9 +18,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHADOWTAP_CASES = ["http/shadowtap-0%", "http/shadowtap-10%",
                    "http/shadowtap-100%", "small/shadowtap-0%",
                    "small/shadowtap-0%-any-port"]
-# --baseline runs the same binary again: the same cases, as baseline-...
-CASES = (["http/testpmd", "small/testpmd"] + SHADOWTAP_CASES +
-         [c.replace("shadowtap", "baseline") for c in SHADOWTAP_CASES])
+# On real captures, when ../shared/pcaps/suricata-verify is there.
+REAL_CASES = ["real/shadowtap-10%"]
+# What --quick leaves out says so.
+SKIPPED = {"flows"}
 
 
 def fail(msg):
@@ -32,8 +34,13 @@ def check(cond, msg):
         fail(msg)
 
 
+def number(x):
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and \
+        math.isfinite(x)
+
+
 def positive(x):
-    return isinstance(x, (int, float)) and math.isfinite(x) and x > 0
+    return number(x) and x > 0
 
 
 def main():
@@ -59,8 +66,20 @@ def main():
     finally:
         shutil.rmtree(results)
 
-    check(sorted(r["cases"]) == sorted(CASES),
-          "cases %s, expected %s" % (sorted(r["cases"]), sorted(CASES)))
+    shadowtap_cases = SHADOWTAP_CASES[:]
+    testpmd_cases = ["http/testpmd", "small/testpmd"]
+    if "real" in r["skipped"]:
+        check("suricata-verify" in r["skipped"]["real"],
+              "real skipped for %r" % r["skipped"]["real"])
+    else:
+        shadowtap_cases += REAL_CASES
+        testpmd_cases.append("real/testpmd")
+    check(SKIPPED <= set(r["skipped"]), "skipped: %r" % r["skipped"])
+    # --baseline runs the same binary again: the same cases, as baseline-...
+    expected = sorted(testpmd_cases + shadowtap_cases + [
+        c.replace("shadowtap", "baseline") for c in shadowtap_cases])
+    check(sorted(r["cases"]) == expected,
+          "cases %s, expected %s" % (sorted(r["cases"]), expected))
     for name, c in r["cases"].items():
         for k in ("mpps", "ns_per_packet", "cycles_per_packet"):
             check(positive(c[k]), "%s: %s = %r" % (name, k, c[k]))
@@ -75,6 +94,20 @@ def main():
               "%s: ratio %r is not %r / %r" % (name, c["ratio_to_testpmd"],
                                                c["mpps"], ref["mpps"]))
         check(c["dropped_packets"] == 0, name + ": originals dropped")
+        # Own work: shadowtap's cycles per packet minus testpmd's, which
+        # noise may make negative; one round, so the cases' own figures.
+        own = c["own_cycles_per_packet"]
+        check(number(own) and c["own_cycles_rounds"] == [round(own, 1)],
+              "%s: own cycles %r, rounds %r" % (name, own,
+                                                c["own_cycles_rounds"]))
+        check(abs(own - (c["cycles_per_packet"] - ref["cycles_per_packet"]))
+              < 1e-6 * c["cycles_per_packet"],
+              "%s: own cycles %r are not %r - %r" % (
+                  name, own, c["cycles_per_packet"],
+                  ref["cycles_per_packet"]))
+        check(number(c["lookups_per_s"]) and number(c["flows_in_table"]),
+              "%s: lookups %r, flows %r" % (name, c["lookups_per_s"],
+                                            c["flows_in_table"]))
     share = {p: r["cases"]["http/shadowtap-%d%%" % p]["mirrored_share"]
              for p in (0, 10, 100)}
     check(share[0] == 0, "0%% mirrored %r of the packets" % share[0])
@@ -113,6 +146,33 @@ def main():
     check(0.2 < any_port < 0.8,
           "without http.ports, %r of UDP+TCP bypassed" % any_port)
     check(r["traffic"]["http"]["flows"] > 0, "traffic summary missing")
+    targets = {t["case"]: t for t in r["targets_own"]}
+    check(set(targets) == {"http/shadowtap-10%", "http/shadowtap-100%",
+                           "small/shadowtap-0%",
+                           "small/shadowtap-0%-any-port"},
+          "targets_own: %r" % r["targets_own"])
+    for t in r["targets_own"]:
+        check(number(t["measured"]) and t["met"] == (t["measured"] <=
+                                                     t["target"]),
+              "target %r" % t)
+    # The copy path: what 100% adds to 0%, per copied packet.
+    cases = r["cases"]
+    copy = (cases["http/shadowtap-100%"]["own_cycles_rounds"][0] -
+            cases["http/shadowtap-0%"]["own_cycles_rounds"][0]) / \
+        share[100]
+    check(abs(targets["http/shadowtap-100%"]["measured"] - copy) <
+          1e-3 * max(1, abs(copy)),
+          "copy path %r, expected %r" % (
+              targets["http/shadowtap-100%"]["measured"], copy))
+    sc = r["scaling"]
+    check(number(sc["ratio"]) if sc["measured"] else
+          sc["note"].startswith("not measured: "), "scaling: %r" % sc)
+    if "real" not in r["skipped"]:
+        real = cases["real/shadowtap-10%"]["mirrored_share"]
+        check(0 < real < 0.5, "real traffic at 10%% mirrored %r" % real)
+        src = r["traffic"]["real"]["sources"]
+        check(src["captures"] > 0 and src["http_requests_by_tshark"] > 0,
+              "real traffic sources: %r" % src)
     print("perf/run --quick: %d cases, well-formed" % len(r["cases"]))
 
 
