@@ -515,6 +515,22 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 		mirror_out(v, policy, flow, m, mirrors, flow_hash);
 }
 
+/*
+ * Whether a data segment of a flow without a pending head may start a
+ * request: it begins like one, or a request is due somewhere in this
+ * direction. Most segments (answers, bodies) do neither and follow the
+ * flow's verdict as they are, touching nothing but the flow.
+ */
+static inline bool
+may_start_request(const struct st_flow *flow, const struct rte_mbuf *m,
+		  const struct st_pkt_info *info)
+{
+	return flow->next_request_dir == direction(info) ||
+	       st_http_request_method(rte_pktmbuf_mtod(m, const uint8_t *) +
+					      info->payload_off,
+				      info->payload_len) != ST_HTTP_NOT_REQUEST;
+}
+
 void
 st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 		  struct st_flow *flow, struct rte_mbuf *m,
@@ -530,7 +546,7 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 				      now_tsc);
 			return;
 		}
-		if (info->payload_len > 0) {
+		if (info->payload_len > 0 && may_start_request(flow, m, info)) {
 			request_segment(v, policy, flow, m, info, flow_hash,
 					now_tsc);
 			return;
