@@ -373,6 +373,10 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 	bool marked = false;
 	unsigned int i;
 
+	/* A burst that needs no flow (http.ports let it all by) costs
+	 * nothing here: rte_hash's bulk lookup is not free for no key. */
+	if (n == 0)
+		return;
 	for (i = 0; i < n; i++)
 		key_ptrs[i] = &keys[i];
 	rte_hash_lookup_with_hash_bulk(t->hash, key_ptrs, hashes, n, pos);
