@@ -125,8 +125,10 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
 #define ST_FLOW_SEEN_SYN 0x04	/* a SYN (TCP only) */
 #define ST_FLOW_SEEN_DATA 0x08	/* an L4 payload */
 
-/* What a worker remembers about one flow. */
-struct st_flow {
+/* What a worker remembers about one flow: 24 bytes, in a 32-byte slot so
+ * that no entry straddles two cache lines (a packet touches its flow's
+ * line and no other of the table's). */
+struct __rte_aligned(32) st_flow {
 	uint64_t last_seen_tsc;
 	uint32_t next_request_seq;	/* where its next request starts */
 	uint8_t next_request_dir;	/* 0: unknown; else 1 + ST_PKT_SWAPPED
@@ -141,6 +143,8 @@ struct st_flow {
 	uint8_t selected;	/* its last request selected it for a mirror */
 	uint16_t head;		/* 1 + index of a pending request head, or 0 */
 };
+
+_Static_assert(sizeof(struct st_flow) == 32, "a flow entry is 32 bytes");
 
 struct st_flow_table;
 
