@@ -2,9 +2,11 @@
 #include "parse.h"
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
 #include <rte_common.h>
 
 #define ETH_HDR_LEN 14
@@ -208,9 +210,84 @@ parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
 	return 0;
 }
 
+/*
+ * The frame nearly every packet is: Ethernet, IPv4 without options and not
+ * a fragment, TCP or UDP with its whole header. It gets the key and info
+ * st_parse_any() would give, from a few loads and compares; any other
+ * frame, or one that fails a check here, is left to st_parse_any(). The
+ * addresses compare as big-endian integers, which is memcmp()'s order.
+ * Returns whether the frame was parsed.
+ */
+static inline bool
+parse_ipv4_l4(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	      struct st_flow_key *key)
+{
+	const uint32_t l4_off = ETH_HDR_LEN + IPV4_MIN_HDR_LEN;
+	const uint8_t *ip = frame + ETH_HDR_LEN, *l4 = frame + l4_off;
+	uint32_t total_len, ip_end, hdr_len, src, dst, a, b;
+	uint16_t sport, dport;
+	uint8_t proto;
+	bool swap;
+
+	if (len < l4_off + TCP_MIN_HDR_LEN ||
+	    rd16(frame + 12) != ETHER_TYPE_IPV4 || ip[0] != 0x45 ||
+	    (rd16(ip + 6) & 0x3fff) != 0)
+		return false;
+	proto = ip[9];
+	total_len = rd16(ip + 2);
+	ip_end = RTE_MIN(len, ETH_HDR_LEN + total_len);
+	if (proto == IPPROTO_TCP)
+		hdr_len = (uint32_t)(l4[12] >> 4) * 4;
+	else if (proto == IPPROTO_UDP)
+		hdr_len = UDP_HDR_LEN;
+	else
+		return false;
+	/* A TCP data offset under 5, or an L4 header the IP length cuts. */
+	if (total_len < IPV4_MIN_HDR_LEN || hdr_len < UDP_HDR_LEN ||
+	    (proto == IPPROTO_TCP && hdr_len < TCP_MIN_HDR_LEN) ||
+	    l4_off + hdr_len > ip_end)
+		return false;
+	memcpy(&src, ip + 12, 4);
+	memcpy(&dst, ip + 16, 4);
+	sport = rd16(l4);
+	dport = rd16(l4 + 2);
+	a = rte_be_to_cpu_32(src);
+	b = rte_be_to_cpu_32(dst);
+	swap = a > b || (a == b && sport > dport);
+
+	memset(info, 0, sizeof(*info));
+	memset(key, 0, sizeof(*key));
+	memcpy(key->addr_lo, swap ? &dst : &src, 4);
+	memcpy(key->addr_hi, swap ? &src : &dst, 4);
+	key->port_lo = swap ? dport : sport;
+	key->port_hi = swap ? sport : dport;
+	key->kind = ST_FLOW_L4;
+	key->proto = proto;
+	key->family = 4;
+	info->l3_off = ETH_HDR_LEN;
+	info->l4_off = (uint16_t)l4_off;
+	info->payload_off = (uint16_t)(l4_off + hdr_len);
+	info->payload_len = (uint16_t)(ip_end - l4_off - hdr_len);
+	info->l4_proto = proto;
+	if (proto == IPPROTO_TCP)
+		info->tcp_flags = l4[13];
+	if (swap)
+		info->flags = ST_PKT_SWAPPED;
+	return true;
+}
+
 void
 st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 	 struct st_flow_key *key)
+{
+	if (likely(parse_ipv4_l4(frame, len, info, key)))
+		return;
+	st_parse_any(frame, len, info, key);
+}
+
+void
+st_parse_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	     struct st_flow_key *key)
 {
 	uint32_t off = ETH_HDR_LEN;
 	uint16_t type;
