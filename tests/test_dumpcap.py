@@ -59,6 +59,7 @@ from test_faults import Appliance as FaultAppliance
 TOOLS = ("dpdk-dumpcap", "dpdk-pdump", "dpdk-proc-info", "tshark", "ip")
 HUGE_DIR = "/sys/kernel/mm/hugepages/hugepages-2048kB"
 HUGE_MOUNT = "/dev/hugepages"
+BASE_VIRTADDR = "0x200000000000"   # above ASan's shadow, below its heap
 APP_MB = 192            # EAL's -m: the appliance's pools (~30 MB), the tools'
 PAGES = APP_MB // 2 + 32    # 2 MB pages: those and a margin
 PACE_S = 0.002          # a frame each way every 2 ms while the tools run
@@ -307,9 +308,15 @@ class Appliance(FaultAppliance):
     def __init__(self, vdevs, config):
         # Its memory taken at start (-m), with room for the tools' pools: a
         # tool that grows the shared heap at run time can wedge EAL's
-        # multi-process channel in 22.11 (docs/deploy.md).
-        super().__init__(vdevs, config, [], memory=("-m", str(APP_MB)),
-                         prefix=PREFIX)
+        # multi-process channel in 22.11 (docs/deploy.md). Its memory at a
+        # fixed address far from any library's: a tool maps it at the same
+        # addresses, and EAL's default (4 GB up) is inside ASan's shadow in
+        # the build-san binary, whose memory then lands at a random address
+        # that a tool's libraries sometimes hold (CI: "Cannot get a virtual
+        # area at requested address").
+        super().__init__(vdevs, config, [],
+                         memory=("-m", str(APP_MB), "--base-virtaddr",
+                                 BASE_VIRTADDR), prefix=PREFIX)
 
 
 def tool(*args, timeout=TIMEOUT_S):
