@@ -4,9 +4,10 @@
 
 /*
  * HTTP route classifier: which configured route (cfg->routes[], first
- * match wins) an HTTP/1.x request head belongs to. All routes are
- * compiled into one Hyperscan database and a request head is decided by
- * one scan of it.
+ * match wins) an HTTP/1.x request head belongs to. Conditions that are
+ * plain literals ("^/api/", "^/healthz$") are compared as the head is
+ * read; all others are compiled into one Hyperscan database, and a request
+ * head needs at most one scan of it.
  *
  * Matching semantics
  * ------------------
@@ -42,15 +43,16 @@
  * is: its complete lines, and its final partial line as a partial value
  * (so "$" also matches where a value was cut).
  *
- * Limitation: one scan covers all fields, each on a line of its own. A
- * regex is kept within its value where that is cheap to do (negated
- * classes such as "[^/]", and "\W", "\D", "\s", "\H", "\v" are compiled
- * without the line feed, which no value holds), but one that can still
- * match a line feed can run past the end of its value into the following
- * lines, i.e. into other fields, and match there: a positive class with
- * such a member ("[\s\S]", "[\W_]", "[\x00-\x7f]"), an explicit "\n", or
- * "." under the (?s) flag. "^/a[\s\S]*z" matches a request for "/a?q"
- * whose next field holds a "z"; "^/a.*z" does not.
+ * Limitation: one scan covers all the fields whose conditions are left to
+ * Hyperscan (all but plain literals), each on a line of its own. A regex
+ * is kept within its value where that is cheap to do (negated classes
+ * such as "[^/]", and "\W", "\D", "\s", "\H", "\v" are compiled without
+ * the line feed, which no value holds), but one that can still match a
+ * line feed can run past the end of its value into the following lines,
+ * i.e. into other fields Hyperscan looks at, and match there: a positive
+ * class with such a member ("[\s\S]", "[\W_]", "[\x00-\x7f]"), an explicit
+ * "\n", or "." under the (?s) flag. "^/a[\s\S]*z" matches a request for
+ * "/a?q" whose next field holds a "z" for a regex; "^/a.*z" does not.
  */
 
 #include <stddef.h>
@@ -163,7 +165,8 @@ void st_classifier_read(const struct st_classifier *c,
 
 /**
  * Route of the head last read with @p s (st_classifier_read() with @p c):
- * one Hyperscan scan of its fields, when its method leaves a choice.
+ * its literal conditions, then one Hyperscan scan of its fields when a route
+ * that can still win has a condition left to it.
  * Thread-safe with distinct scratches.
  *
  * @return index in cfg->routes of the first route whose every condition

@@ -4,7 +4,10 @@
  * route. The input is one frame; st_parse() finds its TCP payload, and each
  * request in it (pipelined ones too, while bodies have known lengths) goes
  * through method detection, head and body framing, and the classifier with
- * a fixed route set compiled once. Any answer out of range aborts.
+ * a fixed route set compiled once. Any answer out of range aborts, and so
+ * does one that differs from the same routes' with every plain literal
+ * written as a group ("^(?:/api/v1/)"): the classifier compares literals
+ * in C and leaves the rest to Hyperscan, and both must agree.
  *
  * Seeds: tests/fuzz/make_seeds.py writes each packet of the shared capture
  * corpus as one file.
@@ -23,17 +26,25 @@
 /* Most requests looked at in one frame. */
 #define REQUESTS_MAX 16
 
-static struct st_config cfg;
-static struct st_classifier *classifier;
-static struct st_classifier_scratch *scratch;
+/* The routes with their literals as such [0], and as groups [1]. */
+static struct st_config cfg[2];
+static struct st_classifier *classifier[2];
+static struct st_classifier_scratch *scratch[2];
+
+/* Route set being built, and whether its literals are written as groups. */
+static struct st_config *building;
+static int grouped;
+
+/* A literal condition, plain or as a group. */
+#define LIT(plain, group) (grouped ? (group) : (plain))
 
 static struct st_route_conf *
 route(const char *name, uint32_t methods, const char *path,
       const char *host)
 {
-	struct st_route_conf *r = &cfg.routes[cfg.nb_routes];
+	struct st_route_conf *r = &building->routes[building->nb_routes];
 
-	r->line = (int)++cfg.nb_routes;
+	r->line = (int)++building->nb_routes;
 	snprintf(r->name, sizeof(r->name), "%s", name);
 	r->methods = methods;
 	snprintf(r->path.pattern, sizeof(r->path.pattern), "%s", path);
@@ -51,32 +62,46 @@ header(struct st_route_conf *r, const char *name, const char *regex)
 	snprintf(h->value.pattern, sizeof(h->value.pattern), "%s", regex);
 }
 
-/* Routes using every kind of condition and anchor placement. */
+/* Routes using every kind of condition and anchor placement, literals
+ * among them. */
 static void
-setup(void)
+build(int i)
 {
 	const uint32_t get = (1u << ST_HTTP_GET) | (1u << ST_HTTP_HEAD);
 	struct st_route_conf *r;
 	char err[512];
 
-	snprintf(cfg.path, sizeof(cfg.path), "fuzz_classify.c");
+	building = &cfg[i];
+	grouped = i;
+	snprintf(building->path, sizeof(building->path), "fuzz_classify.c");
 	/* Small enough for inputs to reach it. */
-	cfg.http.max_head_bytes = 512;
-	route("api-v1", get, "^/api/v1/", "^api\\.example\\.com$");
+	building->http.max_head_bytes = 512;
+	route("api-v1", get, LIT("^/api/v1/", "^(?:/api/v1/)"),
+	      LIT("^api\\.example\\.com$", "^(?:api\\.example\\.com)$"));
 	r = route("rollout", ST_HTTP_ALL_METHODS, "", "");
-	header(r, "x-rollout", "^shadow$");
-	header(r, "user-agent", "curl");
+	header(r, "x-rollout", LIT("^shadow$", "^(?:shadow)$"));
+	header(r, "user-agent", LIT("curl", "(?:curl)"));
 	route("static", get, "\\.(css|js|png)(\\?|$)", "");
 	route("admin", ST_HTTP_ALL_METHODS, "^/admin|/root$", "example");
+	route("json", ST_HTTP_ALL_METHODS, LIT("\\.json$", "(?:\\.json)$"),
+	      LIT("^API\\.", "^(?:API\\.)"));
 	route("writes", ST_HTTP_WRITE_METHODS, "", "");
 	r = route("beta", ST_HTTP_ALL_METHODS, "(^/a|/b)\\b", "");
 	header(r, "cookie", "(^|;\\s*)beta=1(;|$)");
 	route("internal", ST_HTTP_ALL_METHODS, "", "\\.internal$");
 	route("two-segments", get, "^/[^/]+/[^/]+$", "\\W\\D");
-	header(route("debug", ST_HTTP_ALL_METHODS, "", ""), "x-debug", "");
+	header(route("debug", ST_HTTP_ALL_METHODS, "", ""), "x-debug",
+	       LIT("", "(?:)"));
+	/* Literals of one condition each, for requests of the seeds. */
+	route("text", ST_HTTP_ALL_METHODS,
+	      LIT("\\.txt$", "(?:\\.txt)$"), "");
+	route("eicar", ST_HTTP_ALL_METHODS, LIT("eicar", "(?:eicar)"), "");
+	route("www", ST_HTTP_ALL_METHODS, "",
+	      LIT("^www\\.", "^(?:www\\.)"));
 	route("rest", ST_HTTP_ALL_METHODS, "", "");
-	if (st_classifier_create(&cfg, &classifier, err, sizeof(err)) != 0 ||
-	    st_classifier_scratch_alloc(classifier, &scratch) != 0) {
+	if (st_classifier_create(building, &classifier[i], err,
+				 sizeof(err)) != 0 ||
+	    st_classifier_scratch_alloc(classifier[i], &scratch[i]) != 0) {
 		fprintf(stderr, "fuzz_classify: %s\n", err);
 		abort();
 	}
@@ -93,8 +118,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t len, off = 0;
 	unsigned int n;
 
-	if (classifier == NULL)
-		setup();
+	if (classifier[0] == NULL) {
+		build(0);
+		build(1);
+	}
 	if (size > UINT16_MAX)
 		return 0;	/* no frame is longer */
 	st_parse(data, size, &info, &key);
@@ -119,10 +146,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* A head not complete in this frame is classified on what
 		 * is there, as the dataplane does. */
-		ret = st_classifier_match(classifier, scratch, p,
+		ret = st_classifier_match(classifier[0], scratch[0], p,
 					  head_len != 0 ? head_len : rest,
 					  (enum st_http_method)method);
-		if (ret < ST_ROUTE_NONE || ret >= (int)cfg.nb_routes)
+		if (ret < ST_ROUTE_NONE || ret >= (int)cfg[0].nb_routes)
+			abort();
+		if (ret != st_classifier_match(classifier[1], scratch[1], p,
+					       head_len != 0 ? head_len : rest,
+					       (enum st_http_method)method))
 			abort();
 		if (head_len == 0)
 			break;
