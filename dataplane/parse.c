@@ -2,7 +2,6 @@
 #include "parse.h"
 
 #include <netinet/in.h>
-#include <stdbool.h>
 #include <string.h>
 
 #include <rte_branch_prediction.h>
@@ -37,14 +36,28 @@ rd16(const uint8_t *p)
 
 /*
  * Store two endpoints in canonical order. Returns whether they were
- * swapped, i.e. whether the sender is the "hi" endpoint.
+ * swapped, i.e. whether the sender is the "hi" endpoint. IPv4 addresses
+ * compare as big-endian integers, which is memcmp()'s order without its
+ * call: nearly every packet comes this way.
  */
-static int
+static __rte_always_inline int
 key_set(struct st_flow_key *key, const uint8_t *a, uint16_t port_a,
 	const uint8_t *b, uint16_t port_b, unsigned int addr_len)
 {
-	int cmp = memcmp(a, b, addr_len);
-	int swap = cmp > 0 || (cmp == 0 && port_a > port_b);
+	int cmp, swap;
+
+	if (addr_len == 4) {
+		uint32_t x, y;
+
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		x = rte_be_to_cpu_32(x);
+		y = rte_be_to_cpu_32(y);
+		cmp = (x > y) - (x < y);
+	} else {
+		cmp = memcmp(a, b, addr_len);
+	}
+	swap = cmp > 0 || (cmp == 0 && port_a > port_b);
 
 	if (swap) {
 		const uint8_t *t = a;
@@ -90,7 +103,7 @@ key_ip(const uint8_t *src, const uint8_t *dst, unsigned int addr_len,
  * The L4 part shared by IPv4 and IPv6: TCP/UDP with its ports present
  * becomes a 5-tuple flow, anything else an address pair.
  */
-static void
+static __rte_always_inline void
 parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
 	 uint8_t proto, const uint8_t *src, const uint8_t *dst,
 	 unsigned int addr_len, struct st_pkt_info *info,
@@ -129,7 +142,7 @@ parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
 }
 
 /* Returns 0 when the IPv4 header is valid (and the key is set). */
-static int
+static __rte_always_inline int
 parse_ipv4(const uint8_t *frame, uint32_t len, uint32_t off,
 	   struct st_pkt_info *info, struct st_flow_key *key)
 {
@@ -211,77 +224,22 @@ parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
 }
 
 /*
- * The frame nearly every packet is: Ethernet, IPv4 without options and not
- * a fragment, TCP or UDP with its whole header. It gets the key and info
- * st_parse_any() would give, from a few loads and compares; any other
- * frame, or one that fails a check here, is left to st_parse_any(). The
- * addresses compare as big-endian integers, which is memcmp()'s order.
- * Returns whether the frame was parsed.
+ * Nearly every frame is Ethernet then IPv4: that parse gets its own copy
+ * of parse_ipv4(), inlined with the IPv4 offset known, and anything else,
+ * or an IPv4 header that fails its checks, is left to st_parse_any(),
+ * which starts over.
  */
-static inline bool
-parse_ipv4_l4(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
-	      struct st_flow_key *key)
-{
-	const uint32_t l4_off = ETH_HDR_LEN + IPV4_MIN_HDR_LEN;
-	const uint8_t *ip = frame + ETH_HDR_LEN, *l4 = frame + l4_off;
-	uint32_t total_len, ip_end, hdr_len, src, dst, a, b;
-	uint16_t sport, dport;
-	uint8_t proto;
-	bool swap;
-
-	if (len < l4_off + TCP_MIN_HDR_LEN ||
-	    rd16(frame + 12) != ETHER_TYPE_IPV4 || ip[0] != 0x45 ||
-	    (rd16(ip + 6) & 0x3fff) != 0)
-		return false;
-	proto = ip[9];
-	total_len = rd16(ip + 2);
-	ip_end = RTE_MIN(len, ETH_HDR_LEN + total_len);
-	if (proto == IPPROTO_TCP)
-		hdr_len = (uint32_t)(l4[12] >> 4) * 4;
-	else if (proto == IPPROTO_UDP)
-		hdr_len = UDP_HDR_LEN;
-	else
-		return false;
-	/* A TCP data offset under 5, or an L4 header the IP length cuts. */
-	if (total_len < IPV4_MIN_HDR_LEN || hdr_len < UDP_HDR_LEN ||
-	    (proto == IPPROTO_TCP && hdr_len < TCP_MIN_HDR_LEN) ||
-	    l4_off + hdr_len > ip_end)
-		return false;
-	memcpy(&src, ip + 12, 4);
-	memcpy(&dst, ip + 16, 4);
-	sport = rd16(l4);
-	dport = rd16(l4 + 2);
-	a = rte_be_to_cpu_32(src);
-	b = rte_be_to_cpu_32(dst);
-	swap = a > b || (a == b && sport > dport);
-
-	memset(info, 0, sizeof(*info));
-	memset(key, 0, sizeof(*key));
-	memcpy(key->addr_lo, swap ? &dst : &src, 4);
-	memcpy(key->addr_hi, swap ? &src : &dst, 4);
-	key->port_lo = swap ? dport : sport;
-	key->port_hi = swap ? sport : dport;
-	key->kind = ST_FLOW_L4;
-	key->proto = proto;
-	key->family = 4;
-	info->l3_off = ETH_HDR_LEN;
-	info->l4_off = (uint16_t)l4_off;
-	info->payload_off = (uint16_t)(l4_off + hdr_len);
-	info->payload_len = (uint16_t)(ip_end - l4_off - hdr_len);
-	info->l4_proto = proto;
-	if (proto == IPPROTO_TCP)
-		info->tcp_flags = l4[13];
-	if (swap)
-		info->flags = ST_PKT_SWAPPED;
-	return true;
-}
-
 void
 st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 	 struct st_flow_key *key)
 {
-	if (likely(parse_ipv4_l4(frame, len, info, key)))
-		return;
+	if (likely(len >= ETH_HDR_LEN &&
+		   rd16(frame + 12) == ETHER_TYPE_IPV4)) {
+		memset(info, 0, sizeof(*info));
+		memset(key, 0, sizeof(*key));
+		if (likely(parse_ipv4(frame, len, ETH_HDR_LEN, info, key) == 0))
+			return;
+	}
 	st_parse_any(frame, len, info, key);
 }
 

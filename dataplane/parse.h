@@ -77,9 +77,10 @@ void st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 	      struct st_flow_key *key);
 
 /**
- * st_parse() without its fast path for the common frame (Ethernet, IPv4
- * without options, TCP or UDP): the one parse of every frame, which
- * st_parse() falls back to and equals on every input. Same parameters.
+ * st_parse() without its entry for the common frame (Ethernet then IPv4,
+ * parsed by an inlined copy of the same code): the parse of every frame,
+ * which st_parse() falls back to and equals on every input. Same
+ * parameters.
  */
 void st_parse_any(const uint8_t *frame, uint32_t len,
 		  struct st_pkt_info *info, struct st_flow_key *key);

@@ -1456,8 +1456,8 @@ check_invariants(const struct st_pkt_info *info,
 	}
 }
 
-/* st_parse()'s fast path gives what the general parse gives, byte for
- * byte, padding included. */
+/* st_parse()'s IPv4 entry (its fast path) gives what the general parse
+ * gives, byte for byte, padding included. */
 static void
 expect_same_as_any(const uint8_t *frame, uint32_t len,
 		   const struct st_pkt_info *info,
