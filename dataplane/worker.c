@@ -300,6 +300,8 @@ st_worker_poll(struct st_worker *w)
 	if (unlikely(now_tsc - w->prev_drain_tsc > w->drain_tsc)) {
 		st_verdict_expire(w->verdict, policy, now_tsc);
 		st_mirror_flush(w->mirror);
+		if (now_tsc - w->last_rx_tsc > w->drain_tsc)
+			st_mirror_idle(w->mirror);
 		w->stats->flows_expired += st_flow_table_expire(
 			w->flows, now_tsc, w->expire_slots);
 		w->prev_drain_tsc = now_tsc;
