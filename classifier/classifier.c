@@ -93,6 +93,10 @@ struct literal {
 	uint8_t anchors;	/* LITERAL_START | LITERAL_END */
 	bool caseless;		/* then text is lower-case */
 	uint16_t len;
+	/* Its first 8 bytes as a word, and the mask of those it has: one
+	 * compare tells most values apart without a memcmp() call. */
+	uint64_t head;
+	uint64_t head_mask;
 	uint8_t text[ST_REGEX_MAX];
 };
 
@@ -509,7 +513,8 @@ bind_to_value(struct text *t, const char *re)
 static bool
 parse_literal(const char *re, bool caseless, struct literal *l)
 {
-	size_t i = 0;
+	uint8_t bytes[8];
+	size_t i = 0, n;
 
 	l->anchors = 0;
 	l->len = 0;
@@ -544,6 +549,12 @@ parse_literal(const char *re, bool caseless, struct literal *l)
 		}
 		l->text[l->len++] = caseless ? ascii_lower(ch) : ch;
 	}
+	n = l->len < sizeof(bytes) ? l->len : sizeof(bytes);
+	memset(bytes, 0, sizeof(bytes));
+	memcpy(bytes, l->text, n);
+	memcpy(&l->head, bytes, sizeof(bytes));
+	memset(bytes, 0xff, n);
+	memcpy(&l->head_mask, bytes, sizeof(bytes));
 	return !(caseless && l->anchors == 0 && l->len > 0);
 }
 
@@ -894,17 +905,28 @@ emit(struct st_classifier_scratch *s, const struct field *f, uint8_t prefix,
 	return value;
 }
 
+/* Whether literal @p l is at @p v, which has @p avail bytes of the value
+ * (at least l->len). */
 static inline bool
-literal_at(const struct literal *l, const uint8_t *v)
+literal_at(const struct literal *l, const uint8_t *v, size_t avail)
 {
+	uint64_t word;
 	uint16_t i;
 
-	if (!l->caseless)
+	if (l->caseless) {
+		for (i = 0; i < l->len; i++)
+			if (ascii_lower(v[i]) != l->text[i])
+				return false;
+		return true;
+	}
+	if (avail < sizeof(word))
 		return memcmp(v, l->text, l->len) == 0;
-	for (i = 0; i < l->len; i++)
-		if (ascii_lower(v[i]) != l->text[i])
-			return false;
-	return true;
+	memcpy(&word, v, sizeof(word));
+	if (((word ^ l->head) & l->head_mask) != 0)
+		return false;
+	return l->len <= sizeof(word) ||
+	       memcmp(v + sizeof(word), l->text + sizeof(word),
+		      l->len - sizeof(word)) == 0;
 }
 
 /* Whether literal @p l holds on the value [v, v + len). */
@@ -915,11 +937,11 @@ literal_holds(const struct literal *l, const uint8_t *v, size_t len)
 		return false;
 	switch (l->anchors) {
 	case LITERAL_START | LITERAL_END:
-		return len == l->len && literal_at(l, v);
+		return len == l->len && literal_at(l, v, len);
 	case LITERAL_START:
-		return literal_at(l, v);
+		return literal_at(l, v, len);
 	case LITERAL_END:
-		return literal_at(l, v + len - l->len);
+		return literal_at(l, v + len - l->len, l->len);
 	default:	/* case-sensitive (parse_literal()) */
 		return l->len == 0 || memmem(v, len, l->text, l->len) != NULL;
 	}
