@@ -28,11 +28,6 @@
 #define EXPIRE_PASS_SHIFT 13
 /* tx_burst attempts for originals before one is counted as dropped. */
 #define FWD_TX_RETRIES 8
-/* No RX for so long and the worker gives its spare clones back
- * (st_mirror_idle()): long against the gaps between bursts, even at a
- * packet a millisecond or under valgrind, short against anyone reading
- * the pools' in-use counts. */
-#define IDLE_US 10000
 
 _Static_assert(ST_BURST <= ST_FLOW_BURST_MAX, "burst exceeds flow lookup");
 _Static_assert(ST_MAX_MIRRORS <= 8 && ST_MAX_MIRRORS <= ST_SAMPLE_MAX,
@@ -55,7 +50,6 @@ struct st_worker {
 	uint32_t expire_slots;	/* per drain */
 	uint64_t drain_tsc;	/* period of expiry and held-head checks */
 	uint64_t prev_drain_tsc;
-	uint64_t idle_tsc;	/* IDLE_US */
 	struct st_mirror_worker *mirror;
 	struct st_verdict *verdict;
 	/* What fwd[] sent and dropped since the last publish_side(). */
@@ -112,7 +106,6 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	w->drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S *
 		       (p->drain_us != 0 ? p->drain_us : ST_WORKER_DRAIN_US);
 	w->prev_drain_tsc = rte_rdtsc();
-	w->idle_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * IDLE_US;
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
 		struct st_side_stats *ss = &w->pending[side];
 
@@ -307,8 +300,6 @@ st_worker_poll(struct st_worker *w)
 	if (unlikely(now_tsc - w->prev_drain_tsc > w->drain_tsc)) {
 		st_verdict_expire(w->verdict, policy, now_tsc);
 		st_mirror_flush(w->mirror);
-		if (now_tsc - w->last_rx_tsc > w->idle_tsc)
-			st_mirror_idle(w->mirror);
 		w->stats->flows_expired += st_flow_table_expire(
 			w->flows, now_tsc, w->expire_slots);
 		w->prev_drain_tsc = now_tsc;

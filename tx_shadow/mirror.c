@@ -28,10 +28,6 @@ struct st_mirror_worker {
 	struct rte_mempool *hdr_pool;
 	struct st_worker_stats *stats;
 	uint32_t seq[ST_MAX_MIRRORS];	/* copies made, per session */
-	unsigned int nb_spare;
-	/* Indirect mbufs for clones, taken from clone_pool a burst at a
-	 * time (see clone_of()). */
-	struct rte_mbuf *spare[ST_BURST];
 	struct st_txbuf tx[ST_MAX_MIRRORS];
 } __rte_cache_aligned;
 
@@ -135,45 +131,9 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 }
 
 void
-st_mirror_idle(struct st_mirror_worker *mw)
-{
-	rte_pktmbuf_free_bulk(mw->spare, mw->nb_spare);
-	mw->nb_spare = 0;
-}
-
-void
 st_mirror_worker_free(struct st_mirror_worker *mw)
 {
-	if (mw == NULL)
-		return;
-	st_mirror_idle(mw);
 	rte_free(mw);
-}
-
-/*
- * rte_pktmbuf_clone() of @p m. DPDK 22.11 has no bulk clone, and a clone
- * is mostly its rte_pktmbuf_alloc(): so a one-segment packet (nearly all)
- * is attached to a spare indirect mbuf, and spares are allocated
- * ST_BURST at a time, reset in one pass. Under pressure, when the pool
- * has less than a burst left, copies are cloned one by one again and
- * fail only when the pool is empty, as before.
- */
-static inline struct rte_mbuf *
-clone_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
-{
-	struct rte_mbuf *mi;
-
-	if (unlikely(m->nb_segs != 1))
-		return rte_pktmbuf_clone(m, mw->clone_pool);
-	if (unlikely(mw->nb_spare == 0)) {
-		if (rte_pktmbuf_alloc_bulk(mw->clone_pool, mw->spare,
-					   ST_BURST) != 0)
-			return rte_pktmbuf_clone(m, mw->clone_pool);
-		mw->nb_spare = ST_BURST;
-	}
-	mi = mw->spare[--mw->nb_spare];
-	rte_pktmbuf_attach(mi, m);
-	return mi;
 }
 
 static void
@@ -202,7 +162,7 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		/* The clone's mbufs come from a pool of their own, sized so
 		 * that copies in flight can never starve RX of data mbufs:
 		 * under pressure copies fail here, originals do not. */
-		copy = clone_of(mw, m);
+		copy = rte_pktmbuf_clone(m, mw->clone_pool);
 		if (likely(copy != NULL))
 			copy = st_encap_apply(s->encap, copy, mw->hdr_pool,
 					      flow_hash, mw->seq[i]++,
@@ -218,7 +178,7 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 struct rte_mbuf *
 st_mirror_hold(struct st_mirror_worker *mw, struct rte_mbuf *m)
 {
-	return clone_of(mw, m);
+	return rte_pktmbuf_clone(m, mw->clone_pool);
 }
 
 void

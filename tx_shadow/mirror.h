@@ -74,7 +74,7 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 			struct rte_mempool *hdr_pool,
 			struct st_worker_stats *stats, int socket);
 
-/** Free per-worker state (after st_mirror_flush()); NULL is fine. */
+/** Free per-worker state (after st_mirror_flush()). */
 void st_mirror_worker_free(struct st_mirror_worker *mw);
 
 /**
@@ -101,13 +101,5 @@ struct rte_mbuf *st_mirror_hold(struct st_mirror_worker *mw,
 
 /** Send whatever copies are buffered. */
 void st_mirror_flush(struct st_mirror_worker *mw);
-
-/**
- * The worker has had no traffic for a while: give back the indirect mbufs
- * it keeps for its next clones, so that the clone pool's in-use count
- * shows only copies in flight (and held references) while traffic is
- * idle.
- */
-void st_mirror_idle(struct st_mirror_worker *mw);
 
 #endif
