@@ -144,6 +144,25 @@ count_drop(struct st_mirror_stats *ms, enum st_drop_cause cause,
 	ms->dropped_bytes += rte_pktmbuf_pkt_len(m);
 }
 
+/*
+ * rte_pktmbuf_clone() of @p m. That one is not inline and loops over the
+ * segments; a one-segment packet (nearly all) is an inline
+ * rte_pktmbuf_alloc() from this lcore's pool cache and an attach, which
+ * is all it does for one.
+ */
+static inline struct rte_mbuf *
+clone_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
+{
+	struct rte_mbuf *mi;
+
+	if (unlikely(m->nb_segs != 1))
+		return rte_pktmbuf_clone(m, mw->clone_pool);
+	mi = rte_pktmbuf_alloc(mw->clone_pool);
+	if (likely(mi != NULL))
+		rte_pktmbuf_attach(mi, m);
+	return mi;
+}
+
 void
 st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 	       uint32_t sessions, uint32_t flow_hash)
@@ -162,7 +181,7 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		/* The clone's mbufs come from a pool of their own, sized so
 		 * that copies in flight can never starve RX of data mbufs:
 		 * under pressure copies fail here, originals do not. */
-		copy = rte_pktmbuf_clone(m, mw->clone_pool);
+		copy = clone_of(mw, m);
 		if (likely(copy != NULL))
 			copy = st_encap_apply(s->encap, copy, mw->hdr_pool,
 					      flow_hash, mw->seq[i]++,
@@ -178,7 +197,7 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 struct rte_mbuf *
 st_mirror_hold(struct st_mirror_worker *mw, struct rte_mbuf *m)
 {
-	return rte_pktmbuf_clone(m, mw->clone_pool);
+	return clone_of(mw, m);
 }
 
 void
