@@ -116,7 +116,6 @@ struct st_classifier {
 	uint32_t max_head_bytes;
 	size_t buf_bytes;	/* scan buffer a scratch needs */
 	uint64_t routes_of_method[ST_HTTP_METHODS];
-	uint64_t regex_routes;	/* routes with a condition on a field */
 	uint64_t hs_routes;	/* routes with a condition for Hyperscan */
 	uint64_t literal_routes;	/* routes with a literal condition */
 	uint8_t route_needs[ST_MAX_ROUTES];	/* bits of all its conditions */
@@ -698,9 +697,6 @@ add_route(struct create_ctx *x, unsigned int ri)
 		if (ret < 0)
 			return ret;
 	}
-	/* Without conditions the methods decide, in C. */
-	if (nb_conds > 0)
-		x->c->regex_routes |= UINT64_C(1) << ri;
 	return 0;
 }
 
@@ -1207,12 +1203,14 @@ st_classifier_read(const struct st_classifier *c,
 		   struct st_classifier_scratch *s, struct st_http_head *head,
 		   enum st_http_method method)
 {
+	/* Routes without conditions: their methods decide. */
+	uint64_t conditioned = c->literal_routes | c->hs_routes;
 	uint64_t allowed = 0;
 
 	if (likely((unsigned int)method < ST_HTTP_METHODS))
 		allowed = c->routes_of_method[method];
-	s->direct = allowed & ~c->regex_routes;
-	s->wanted = allowed & c->regex_routes;
+	s->direct = allowed & ~conditioned;
+	s->wanted = allowed & conditioned;
 	/* Routes with conditions after the first method-only one cannot
 	 * win. */
 	if (s->direct != 0)
