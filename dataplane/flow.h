@@ -125,10 +125,10 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
 #define ST_FLOW_SEEN_SYN 0x04	/* a SYN (TCP only) */
 #define ST_FLOW_SEEN_DATA 0x08	/* an L4 payload */
 
-/* What a worker remembers about one flow: 24 bytes, in a 32-byte slot so
- * that no entry straddles two cache lines (a packet touches its flow's
- * line and no other of the table's). */
-struct __rte_aligned(32) st_flow {
+/* What a worker remembers about one flow: 24 bytes, beside its key in one
+ * 64-byte slot of the table (a packet touches its flow's line, and its
+ * bucket's). */
+struct st_flow {
 	uint64_t last_seen_tsc;
 	uint32_t next_request_seq;	/* where its next request starts */
 	uint8_t next_request_dir;	/* 0: unknown; else 1 + ST_PKT_SWAPPED
@@ -141,10 +141,12 @@ struct __rte_aligned(32) st_flow {
 	uint8_t routes_generation;	/* of the route table it refers to */
 	uint8_t write;		/* its last request was a write */
 	uint8_t selected;	/* its last request selected it for a mirror */
+	uint8_t probe;		/* the table's: its slot's bucket less its
+				 * home bucket */
 	uint16_t head;		/* 1 + index of a pending request head, or 0 */
 };
 
-_Static_assert(sizeof(struct st_flow) == 32, "a flow entry is 32 bytes");
+_Static_assert(sizeof(struct st_flow) == 24, "a flow entry is 24 bytes");
 
 struct st_flow_table;
 
@@ -180,10 +182,17 @@ enum st_flow_evict {
  * (the new flow gets no entry) when none of them may be evicted. */
 #define ST_FLOW_EVICT_SCAN_MAX 512
 
+/* A new flow is stored in its key's home bucket of the table or at most
+ * this many buckets past it (7 slots each): a bound on every lookup. When
+ * they are all taken, it gets no entry (counted in flow_table_full), as
+ * keys made to share a hash would find; by chance, with the table no more
+ * than 80% full, it does not happen. */
+#define ST_FLOW_PROBE_MAX 32
+
 /**
  * Create a flow table for one worker (single-threaded: no locks).
  *
- * @param name            unique name (rte_hash needs one)
+ * @param name            what its memory is called (rte_malloc)
  * @param size            maximum number of flows (at least 8)
  * @param idle_timeout_s  a flow idle this long is forgotten
  * @param socket          NUMA socket for the memory
@@ -202,8 +211,8 @@ void st_flow_table_free(struct st_flow_table *t);
  * packet (last seen, directions, SYN, payload, FIN/RST).
  *
  * @param keys      canonical keys
- * @param hashes    st_flow_hash() of each key (not modified; rte_hash's
- *                  bulk lookup just does not take a const array)
+ * @param hashes    st_flow_hash() of each key (any function of the key
+ *                  will do, the same on every call)
  * @param infos     parse results (TCP flags, direction, payload length)
  * @param n         burst size, at most ST_FLOW_BURST_MAX
  * @param now_tsc   current TSC; never 0. The flows returned stay valid
@@ -219,7 +228,7 @@ void st_flow_table_free(struct st_flow_table *t);
 #define ST_FLOW_BURST_MAX 64
 void st_flow_table_lookup_burst(struct st_flow_table *t,
 				const struct st_flow_key *keys,
-				uint32_t *hashes,
+				const uint32_t *hashes,
 				const struct st_pkt_info *infos, unsigned int n,
 				uint64_t now_tsc, struct st_flow **flows,
 				uint64_t *created, uint64_t *full,

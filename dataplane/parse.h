@@ -35,13 +35,10 @@ struct st_flow_key {
 			 * address and an IPv6 one with 12 zero bytes after
 			 * the same 4 must not give the same key */
 	uint8_t pad;
-	/* Zero, and not hashed: 48 bytes is a size rte_hash compares with
-	 * SSE instead of calling memcmp(). */
-	uint8_t reserved[8];
 } __attribute__((aligned(8)));
 
-/* The bytes of a key that st_flow_hash() reads. */
-#define ST_FLOW_KEY_HASHED offsetof(struct st_flow_key, reserved)
+/* The bytes of a key that st_flow_hash() reads: all of them. */
+#define ST_FLOW_KEY_HASHED sizeof(struct st_flow_key)
 
 /* Flags in struct st_pkt_info.flags. */
 #define ST_PKT_MALFORMED 0x01	/* an IP header that failed validation */

@@ -6,7 +6,6 @@
 
 #include <rte_cycles.h>
 #include <rte_errno.h>
-#include <rte_hash.h>
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -87,7 +86,7 @@ struct st_worker *
 st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 {
 	int socket = (int)rte_lcore_to_socket_id(p->lcore_id);
-	char name[RTE_HASH_NAMESIZE];
+	char name[32];
 	struct st_worker *w;
 	int side;
 

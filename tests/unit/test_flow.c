@@ -737,26 +737,36 @@ test_table_closing_expiry(void **state)
 	st_flow_table_free(t);
 }
 
-/* The budget bounds the work of one call; the scan resumes and wraps. */
+/* The budget bounds the work of one call; the scan resumes where the last
+ * stopped (else it would never get past the first slots), and wraps (else
+ * the second round, spread over the table, would not all go). */
 static void
 test_table_expire_budget(void **state)
 {
 	struct st_flow_table *t = table_new(1024, 1);
 	struct counters c = { 0 };
-	unsigned int calls, removed, total = 0;
+	unsigned int calls, removed, total, round;
 	uint16_t i;
 
 	(void)state;
-	for (i = 0; i < 20; i++)
-		packet(t, i, false, TCP_ACK, T0, &c);
-	for (calls = 0; calls < 10 && st_flow_table_count(t) > 0; calls++) {
-		removed = st_flow_table_expire(t, T0 + 10 * hz, 3);
-		assert_true(removed <= 3);
-		total += removed;
+	for (round = 0; round < 2; round++) {
+		uint64_t now = T0 + round * 10 * hz;
+
+		for (i = 0; i < 20; i++)
+			packet(t, (uint16_t)(round * 20 + i), false, TCP_ACK,
+			       now, &c);
+		total = 0;
+		for (calls = 0; calls < EVERY_SLOT / 3 &&
+				st_flow_table_count(t) > 0;
+		     calls++) {
+			removed = st_flow_table_expire(t, now + 5 * hz, 3);
+			assert_true(removed <= 3);
+			total += removed;
+		}
+		assert_int_equal(total, 20);
+		assert_int_equal(st_flow_table_count(t), 0);
 	}
-	assert_int_equal(total, 20);
-	assert_int_equal(st_flow_table_count(t), 0);
-	assert_int_equal(st_flow_table_expire(t, T0 + 10 * hz, 0), 0);
+	assert_int_equal(st_flow_table_expire(t, T0 + 100 * hz, 0), 0);
 	st_flow_table_free(t);
 }
 
@@ -1072,6 +1082,150 @@ test_real_flows_survive_flood(void **state)
 	st_flow_table_free(t);
 }
 
+static uint32_t
+real_hash(const struct st_flow_key *key)
+{
+	return st_flow_hash(key);
+}
+
+/* Three hashes, a third of the table apart: keys pile up in three runs of
+ * full buckets, each lookup crosses its run, and every slot of it matches
+ * the lookup's signature. */
+static uint32_t
+three_hashes(const struct st_flow_key *key)
+{
+	return st_flow_hash(key) % 3 * 0x55555555u;
+}
+
+/*
+ * The table against a model, over random bursts in either direction and
+ * sweeps of the expiry: a flow is found again, the same entry, while the
+ * model has it (seen within the idle timeout at the last sweep), and is
+ * created anew once it expired; the count is the model's. The table never
+ * fills: only expiry removes.
+ */
+static void
+churn(uint32_t (*hash_of)(const struct st_flow_key *))
+{
+	enum { SIZE = 256, KEYS = 220, STEPS = 4000 };
+	struct st_flow_table *t = table_new(SIZE, 1);
+	struct st_flow *known[KEYS] = { NULL };
+	uint64_t last[KEYS] = { 0 }, now = T0, created = 0;
+	struct counters c = { 0 };
+	unsigned int step, i, k, live;
+
+	srandom(7);
+	for (step = 0; step < STEPS; step++) {
+		struct burst b = { .n = 0 };
+		unsigned int which[ST_FLOW_BURST_MAX];
+		unsigned int nb = 1 + (unsigned int)random() % 16;
+
+		for (i = 0; i < nb; i++) {
+			which[i] = (unsigned int)random() % KEYS;
+			burst_add(&b, (uint16_t)which[i], random() & 1,
+				  TCP_ACK);
+			b.hashes[i] = hash_of(&b.keys[i]);
+		}
+		now += (uint64_t)random() % (hz / 10);
+		burst_run(t, &b, now, &c);
+		for (i = 0; i < nb; i++) {
+			k = which[i];
+			assert_non_null(b.flows[i]);
+			if (known[k] != NULL) {
+				assert_ptr_equal(b.flows[i], known[k]);
+			} else {
+				known[k] = b.flows[i];
+				created++;
+			}
+			last[k] = now;
+		}
+		assert_int_equal(c.created, created);
+		if (step % 8 == 7) {
+			st_flow_table_expire(t, now, EVERY_SLOT);
+			for (k = 0; k < KEYS; k++)
+				if (known[k] != NULL && now - last[k] > hz)
+					known[k] = NULL;
+		}
+		for (k = 0, live = 0; k < KEYS; k++)
+			live += known[k] != NULL;
+		assert_int_equal(st_flow_table_count(t), live);
+	}
+	assert_int_equal(c.full, 0);
+	print_message("%" PRIu64 " flows over %u bursts\n", created, STEPS);
+	assert_true(created > 2 * KEYS);
+	st_flow_table_free(t);
+}
+
+static void
+test_table_model(void **state)
+{
+	(void)state;
+	churn(real_hash);
+}
+
+static void
+test_table_model_collisions(void **state)
+{
+	(void)state;
+	churn(three_hashes);
+}
+
+static uint32_t
+one_hash(const struct st_flow_key *key)
+{
+	(void)key;
+	return 0xfffffff0u;	/* the last bucket: its run wraps */
+}
+
+/*
+ * Keys that share one hash take their home bucket and the
+ * ST_FLOW_PROBE_MAX after it, and no more: the next ones get no entry
+ * though the table has room. Those stored are all found again; once they
+ * expire, as many are stored again.
+ */
+static void
+test_table_probe_bound(void **state)
+{
+	enum { KEYS = 300, REACH = (ST_FLOW_PROBE_MAX + 1) * 7 };
+	struct st_flow_table *t = table_new(1024, 1);
+	struct st_flow *first[KEYS];
+	struct counters c;
+	unsigned int round, k;
+
+	(void)state;
+	_Static_assert(REACH < KEYS && KEYS < 1024, "a bound, not a full table");
+	for (round = 0; round < 2; round++) {
+		uint64_t now = T0 + round * 10 * hz;
+
+		memset(&c, 0, sizeof(c));
+		for (k = 0; k < KEYS; k++) {
+			struct burst b = { .n = 0 };
+
+			burst_add(&b, (uint16_t)k, false, TCP_ACK);
+			b.hashes[0] = one_hash(&b.keys[0]);
+			burst_run(t, &b, now, &c);
+			first[k] = b.flows[0];
+			assert_true((first[k] != NULL) == (k < REACH));
+		}
+		assert_int_equal(c.created, REACH);
+		assert_int_equal(c.full, KEYS - REACH);
+		assert_int_equal(st_flow_table_count(t), REACH);
+		for (k = 0; k < REACH; k++) {
+			struct burst b = { .n = 0 };
+
+			burst_add(&b, (uint16_t)k, true, TCP_ACK);
+			b.hashes[0] = one_hash(&b.keys[0]);
+			burst_run(t, &b, now, &c);
+			assert_ptr_equal(b.flows[0], first[k]);
+		}
+		assert_int_equal(c.created, REACH);
+		assert_int_equal(st_flow_table_expire(t, now + 5 * hz,
+						      EVERY_SLOT),
+				 REACH);
+	}
+	st_flow_table_free(t);
+}
+
 /*
  * One eviction looks at ST_FLOW_EVICT_SCAN_MAX slots, not the whole table,
  * and the next goes on from there. A full table of 1024 flows all seen at
@@ -1200,6 +1354,9 @@ main(void)
 		cmocka_unit_test(test_table_idle_expiry),
 		cmocka_unit_test(test_table_closing_expiry),
 		cmocka_unit_test(test_table_expire_budget),
+		cmocka_unit_test(test_table_model),
+		cmocka_unit_test(test_table_model_collisions),
+		cmocka_unit_test(test_table_probe_bound),
 		cmocka_unit_test(test_table_port_reuse),
 		cmocka_unit_test(test_table_recycled_slot_zeroed),
 		cmocka_unit_test(test_table_full),
