@@ -457,28 +457,38 @@ evict_one(struct st_flow_table *t, uint64_t now_tsc, uint64_t *evicted)
 	return 0;
 }
 
+/* The slot of packet @p i's flow, or -1, on the table as it is now. */
+static inline int32_t
+find_now(const struct st_flow_table *t, const struct st_flow_key *keys,
+	 const uint32_t *hashes, const uint32_t *home, unsigned int i)
+{
+	uint16_t sig = sig_of(hashes[i]);
+
+	return find(t, &keys[i], home[i], sig,
+		    bucket_match(&t->buckets[home[i]], sig));
+}
+
 /*
  * Add the new flow of packet @p i, evicting one first when the table is
- * full: its slot, or -1. Packets after @p i know their flows' positions:
- * those flows are marked as seen now (which their own update will say
- * anyway), so that no eviction takes them.
+ * full: its slot, or -1. The flows of the packets after @p i are marked
+ * as seen now (which their own update will say anyway), so that no
+ * eviction takes them.
  */
 static __rte_noinline int32_t
 flow_add(struct st_flow_table *t, const struct st_flow_key *keys,
-	 const uint32_t *hashes, const int32_t *pos, unsigned int i,
+	 const uint32_t *hashes, const uint32_t *home, unsigned int i,
 	 unsigned int n, uint64_t now_tsc, bool *marked, uint64_t *evicted)
 {
 	unsigned int k;
 	int32_t p;
 
 	if (unlikely(t->count == t->capacity)) {
-		if (!*marked) {
-			for (k = i + 1; k < n; k++)
-				if (pos[k] >= 0)
-					t->slots_of[pos[k]].flow.last_seen_tsc =
-						now_tsc;
-			*marked = true;
+		for (k = i + 1; k < n && !*marked; k++) {
+			p = find_now(t, keys, hashes, home, k);
+			if (p >= 0)
+				t->slots_of[p].flow.last_seen_tsc = now_tsc;
 		}
+		*marked = true;
 		if (evict_one(t, now_tsc, evicted) != 0)
 			return -1;
 	}
@@ -500,13 +510,13 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 			   uint64_t *evicted)
 {
 	uint32_t home[ST_FLOW_BURST_MAX], hits[ST_FLOW_BURST_MAX];
-	int32_t pos[ST_FLOW_BURST_MAX];
-	bool marked = false;
+	bool marked = false, changed = false;
 	unsigned int i;
 
-	/* Buckets, then the slots their signatures point at, then the keys:
-	 * each pass asks for the lines the next one reads, for all the
-	 * burst at once, rather than waiting on each packet in turn. */
+	/* Buckets, then the slots their signatures point at (or where a new
+	 * flow will go), then the keys: each pass asks for the lines the
+	 * next one reads, for all the burst at once, rather than waiting on
+	 * each packet in turn. */
 	for (i = 0; i < n; i++) {
 		home[i] = home_of(t, hashes[i]);
 		rte_prefetch0(&t->buckets[home[i]]);
@@ -516,38 +526,33 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 		uint32_t to;
 
 		hits[i] = bucket_match(b, sig_of(hashes[i]));
-		/* Where the flow is, or, new, where it will go. */
 		to = likely(hits[i] != 0) ? hits[i] : bucket_match(b, 0);
 		if (likely(to != 0))
 			rte_prefetch0(&t->slots_of[home[i] * BUCKET_SLOTS +
 						   rte_bsf32(to)]);
 	}
-	for (i = 0; i < n; i++)
-		pos[i] = find(t, &keys[i], home[i], sig_of(hashes[i]),
-			      hits[i]);
-
 	for (i = 0; i < n; i++) {
 		struct st_flow *f;
+		int32_t pos;
 
-		if (unlikely(pos[i] < 0)) {
-			uint16_t sig = sig_of(hashes[i]);
-
-			/* Looked for again: an earlier packet of this
-			 * burst may have added the same new flow. */
-			pos[i] = find(t, &keys[i], home[i], sig,
-				      bucket_match(&t->buckets[home[i]], sig));
-			if (pos[i] < 0) {
-				pos[i] = flow_add(t, keys, hashes, pos, i, n,
-						  now_tsc, &marked, evicted);
-				if (unlikely(pos[i] < 0)) {
-					(*full)++;
-					flows[i] = NULL;
-					continue;
-				}
-				(*created)++;
+		/* Once a flow came or went in this burst, the buckets are
+		 * read again: an earlier packet may have added this one's. */
+		pos = likely(!changed) ?
+			      find(t, &keys[i], home[i], sig_of(hashes[i]),
+				   hits[i]) :
+			      find_now(t, keys, hashes, home, i);
+		if (unlikely(pos < 0)) {
+			changed = true;
+			pos = flow_add(t, keys, hashes, home, i, n, now_tsc,
+				       &marked, evicted);
+			if (unlikely(pos < 0)) {
+				(*full)++;
+				flows[i] = NULL;
+				continue;
 			}
+			(*created)++;
 		}
-		f = &t->slots_of[pos[i]].flow;
+		f = &t->slots_of[pos].flow;
 		if (unlikely(reopens(f, &infos[i])))
 			reopen(f);
 		flow_update(f, &infos[i], now_tsc);
