@@ -54,7 +54,7 @@ struct st_worker {
 	/* What fwd[] sent and dropped since the last publish_side(). */
 	struct st_side_stats pending[ST_SIDE_COUNT];
 	/* fwd[side]: originals that came in on @side, going out the other. */
-	struct st_txbuf fwd[ST_SIDE_COUNT];
+	struct st_txq fwd[ST_SIDE_COUNT];
 } __rte_cache_aligned;
 
 static void
@@ -111,10 +111,10 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 		w->polls[side] = p->polls[side];
 		w->port[side] = p->port[side];
 		w->rx_queue[side] = p->rx_queue[side];
-		st_txbuf_init(&w->fwd[side], p->port[!side], p->tx_queue,
-			      FWD_TX_RETRIES, &ss->forwarded_packets,
-			      &ss->forwarded_bytes, &ss->dropped_packets,
-			      &ss->dropped_bytes);
+		st_txq_init(&w->fwd[side], p->port[!side], p->tx_queue,
+			    FWD_TX_RETRIES, &ss->forwarded_packets,
+			    &ss->forwarded_bytes, &ss->dropped_packets,
+			    &ss->dropped_bytes);
 	}
 	snprintf(name, sizeof(name), "st_flows_%u", p->lcore_id);
 	w->flows = st_flow_table_create(name, p->flow_table->size,
@@ -179,18 +179,6 @@ publish_side(struct st_worker *w, enum st_side side, uint16_t nb,
 	*p = (struct st_side_stats){0};
 }
 
-static void
-flush_all(struct st_worker *w)
-{
-	int side;
-
-	for (side = 0; side < ST_SIDE_COUNT; side++) {
-		st_txbuf_flush(&w->fwd[side]);
-		publish_side(w, side, 0, 0);
-	}
-	st_mirror_flush(w->mirror);
-}
-
 /*
  * Whether a parsed packet needs its flow: always, unless it is off the
  * HTTP ports while the policy lets such traffic through without one.
@@ -208,21 +196,19 @@ needs_flow(const struct st_policy *policy, struct st_pkt_info *info,
 	return http || !policy->bypass;
 }
 
-/* One RX burst from @side: parse, find flows, copy the sampled ones and
- * forward every original, in arrival order. Packets that no mirror can
- * take (the NIC's mark says so, or their ports do) are forwarded without
- * a flow; the others are gathered at the front of the arrays.
- * Returns the burst's bytes. */
+/* One RX burst: parse, find flows, copy the sampled ones, in arrival
+ * order. Packets that no mirror can take (the NIC's mark says so, or their
+ * ports do) get no flow; the others are gathered at the front of the
+ * arrays. Returns the burst's bytes; the caller forwards it whole. */
 static uint64_t
 process_burst(struct st_worker *w, const struct st_policy *policy,
-	      enum st_side side, struct rte_mbuf **pkts, uint16_t nb,
-	      uint64_t now_tsc)
+	      struct rte_mbuf **pkts, uint16_t nb, uint64_t now_tsc)
 {
 	struct st_pkt_info info[ST_BURST];
 	struct st_flow_key keys[ST_BURST];
 	uint32_t hashes[ST_BURST];
 	struct st_flow *flows[ST_BURST];
-	bool tracked[ST_BURST];
+	uint16_t at[ST_BURST];	/* of the n-th packet with a flow */
 	struct st_worker_stats *stats = w->stats;
 	uint64_t bytes = 0, malformed = 0;
 	uint16_t i, n = 0;
@@ -236,7 +222,6 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 			rte_prefetch0(rte_pktmbuf_mtod(
 			    pkts[i + PREFETCH_OFFSET], void *));
 		bytes += rte_pktmbuf_pkt_len(m);
-		tracked[i] = false;
 		if (policy->bypass && st_offload_bypass(m))
 			continue;
 		/* Headers are in the first segment; a frame cut short there
@@ -244,8 +229,8 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),
 			 rte_pktmbuf_data_len(m), &info[n], &keys[n]);
 		malformed += (info[n].flags & ST_PKT_MALFORMED) != 0;
-		tracked[i] = needs_flow(policy, &info[n], &keys[n]);
-		n += tracked[i];
+		at[n] = i;
+		n += needs_flow(policy, &info[n], &keys[n]);
 	}
 	/* Hashed in a pass of their own: a key just written field by field
 	 * and read back a word at a time would stall the load on the
@@ -257,19 +242,23 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 				   &stats->flow_table_full,
 				   stats->flows_evicted);
 
-	/* Copies first: once an original is handed to TX it may be freed. */
-	for (i = 0, n = 0; i < nb; i++) {
-		if (tracked[i]) {
-			st_verdict_packet(w->verdict, policy, flows[n],
-					  pkts[i], &info[n], hashes[n],
-					  now_tsc);
-			n++;
-		}
-		st_txbuf_add(&w->fwd[side], pkts[i]);
-	}
+	for (i = 0; i < n; i++)
+		st_verdict_packet(w->verdict, policy, flows[i], pkts[at[i]],
+				  &info[i], hashes[i], now_tsc);
 	stats->malformed_packets += malformed;
 	stats->bypassed_packets += nb - n;
 	return bytes;
+}
+
+/* A burst's originals, whole, out the other side; then its counters. Out
+ * of line, once a burst, so that perf/profile counts it with
+ * process_burst(). */
+static __rte_noinline void
+forward_burst(struct st_worker *w, enum st_side side, struct rte_mbuf **pkts,
+	      uint16_t nb, uint64_t bytes)
+{
+	st_txq_send(&w->fwd[side], pkts, nb, bytes);
+	publish_side(w, side, nb, bytes);
 }
 
 /*
@@ -314,9 +303,10 @@ st_worker_poll(struct st_worker *w)
 		if (nb == 0)
 			continue;
 		__atomic_store_n(&w->last_rx_tsc, now_tsc, __ATOMIC_RELAXED);
-		bytes = process_burst(w, policy, side, pkts, nb, now_tsc);
-		st_txbuf_flush(&w->fwd[side]);
-		publish_side(w, side, nb, bytes);
+		/* Copies first: once an original is handed to TX it may be
+		 * freed. */
+		bytes = process_burst(w, policy, pkts, nb, now_tsc);
+		forward_burst(w, side, pkts, nb, bytes);
 		total += nb;
 	}
 	if (total != 0) {
@@ -341,7 +331,7 @@ st_worker_main(void *arg)
 		st_worker_poll(w);
 	st_verdict_drain(w->verdict, __atomic_load_n(w->policy,
 						    __ATOMIC_ACQUIRE));
-	flush_all(w);
+	st_mirror_flush(w->mirror);
 	rte_rcu_qsbr_thread_offline(w->qsbr, w->index);
 	rte_rcu_qsbr_thread_unregister(w->qsbr, w->index);
 	return 0;

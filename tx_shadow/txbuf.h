@@ -3,10 +3,11 @@
 #define ST_TXBUF_H
 
 /*
- * A per-lcore TX buffer that accounts for every packet: what the PMD took
- * is added to the "sent" counters, what it refused after the allowed
- * retries is freed and added to the "dropped" counters. Originals get a
- * few retries; mirror copies get none (fire-and-forget).
+ * Per-lcore TX that accounts for every packet: what the PMD took is added
+ * to the "sent" counters, what it refused after the allowed retries is
+ * freed and added to the "dropped" counters. Originals get a few retries
+ * and leave as the burst they came in; mirror copies are gathered in a
+ * buffer and get none (fire-and-forget).
  */
 
 #include <stdint.h>
@@ -17,60 +18,89 @@
 
 #define ST_BURST 32
 
-struct st_txbuf {
+/* Where packets go, and the counters they feed. */
+struct st_txq {
 	uint16_t port_id;
 	uint16_t queue_id;
-	uint16_t count;
 	uint16_t retries;	/* extra tx_burst calls before giving up */
 	uint64_t *sent_packets;
 	uint64_t *sent_bytes;
 	uint64_t *dropped_packets;
 	uint64_t *dropped_bytes;
+};
+
+/** Point a queue at a TX queue and at the counters it must feed. */
+static inline void
+st_txq_init(struct st_txq *q, uint16_t port_id, uint16_t queue_id,
+	    uint16_t retries, uint64_t *sent_packets, uint64_t *sent_bytes,
+	    uint64_t *dropped_packets, uint64_t *dropped_bytes)
+{
+	q->port_id = port_id;
+	q->queue_id = queue_id;
+	q->retries = retries;
+	q->sent_packets = sent_packets;
+	q->sent_bytes = sent_bytes;
+	q->dropped_packets = dropped_packets;
+	q->dropped_bytes = dropped_bytes;
+}
+
+/**
+ * Hand @p count packets, @p bytes in all (read before: a PMD may free
+ * what it sends at once), to the PMD; drop and count what it refuses.
+ */
+static inline void
+st_txq_send(const struct st_txq *q, struct rte_mbuf **pkts, uint16_t count,
+	    uint64_t bytes)
+{
+	uint64_t unsent_bytes = 0;
+	uint16_t i, sent = 0, tries = 0;
+
+	do {
+		sent += rte_eth_tx_burst(q->port_id, q->queue_id, pkts + sent,
+					 count - sent);
+	} while (sent < count && tries++ < q->retries);
+
+	if (unlikely(sent < count)) {
+		for (i = sent; i < count; i++)
+			unsent_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		rte_pktmbuf_free_bulk(pkts + sent, count - sent);
+		*q->dropped_packets += count - sent;
+		*q->dropped_bytes += unsent_bytes;
+	}
+	*q->sent_packets += sent;
+	*q->sent_bytes += bytes - unsent_bytes;
+}
+
+/* Packets gathered one by one for a queue. */
+struct st_txbuf {
+	struct st_txq q;
+	uint16_t count;
 	struct rte_mbuf *pkts[ST_BURST];
 };
 
-/** Point a buffer at a TX queue and at the counters it must feed. */
+/** An empty buffer for a queue (st_txq_init()'s parameters). */
 static inline void
 st_txbuf_init(struct st_txbuf *b, uint16_t port_id, uint16_t queue_id,
 	      uint16_t retries, uint64_t *sent_packets, uint64_t *sent_bytes,
 	      uint64_t *dropped_packets, uint64_t *dropped_bytes)
 {
-	b->port_id = port_id;
-	b->queue_id = queue_id;
+	st_txq_init(&b->q, port_id, queue_id, retries, sent_packets,
+		    sent_bytes, dropped_packets, dropped_bytes);
 	b->count = 0;
-	b->retries = retries;
-	b->sent_packets = sent_packets;
-	b->sent_bytes = sent_bytes;
-	b->dropped_packets = dropped_packets;
-	b->dropped_bytes = dropped_bytes;
 }
 
 /** Hand everything buffered to the PMD; drop and count what it refuses. */
 static inline void
 st_txbuf_flush(struct st_txbuf *b)
 {
-	uint64_t bytes = 0, unsent_bytes = 0;
-	uint16_t i, sent = 0, tries = 0;
+	uint64_t bytes = 0;
+	uint16_t i;
 
 	if (b->count == 0)
 		return;
-	/* Lengths are read now: a PMD may free what it sends at once. */
 	for (i = 0; i < b->count; i++)
 		bytes += rte_pktmbuf_pkt_len(b->pkts[i]);
-	do {
-		sent += rte_eth_tx_burst(b->port_id, b->queue_id,
-					 b->pkts + sent, b->count - sent);
-	} while (sent < b->count && tries++ < b->retries);
-
-	if (unlikely(sent < b->count)) {
-		for (i = sent; i < b->count; i++)
-			unsent_bytes += rte_pktmbuf_pkt_len(b->pkts[i]);
-		rte_pktmbuf_free_bulk(b->pkts + sent, b->count - sent);
-		*b->dropped_packets += b->count - sent;
-		*b->dropped_bytes += unsent_bytes;
-	}
-	*b->sent_packets += sent;
-	*b->sent_bytes += bytes - unsent_bytes;
+	st_txq_send(&b->q, b->pkts, b->count, bytes);
 	b->count = 0;
 }
 
