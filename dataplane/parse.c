@@ -35,93 +35,38 @@ rd16(const uint8_t *p)
 }
 
 /*
- * Store two endpoints in canonical order. Returns whether they were
- * swapped, i.e. whether the sender is the "hi" endpoint. IPv4 addresses
- * compare as big-endian integers, which is memcmp()'s order without its
- * call: nearly every packet comes this way.
+ * The parse sets what a flow is made of in info: its kind, and for IP and
+ * L4 flows its address family (the addresses are at fixed places of the
+ * IP header) and ports. The key is built from that only when a packet
+ * needs its flow (st_flow_key_of()).
  */
-static __rte_always_inline int
-key_set(struct st_flow_key *key, const uint8_t *a, uint16_t port_a,
-	const uint8_t *b, uint16_t port_b, unsigned int addr_len)
+static inline void
+flow_ip(unsigned int addr_len, struct st_pkt_info *info)
 {
-	int cmp, swap;
-
-	if (addr_len == 4) {
-		uint32_t x, y;
-
-		memcpy(&x, a, 4);
-		memcpy(&y, b, 4);
-		x = rte_be_to_cpu_32(x);
-		y = rte_be_to_cpu_32(y);
-		cmp = (x > y) - (x < y);
-	} else {
-		cmp = memcmp(a, b, addr_len);
-	}
-	swap = cmp > 0 || (cmp == 0 && port_a > port_b);
-
-	if (swap) {
-		const uint8_t *t = a;
-		uint16_t tp = port_a;
-
-		a = b;
-		b = t;
-		port_a = port_b;
-		port_b = tp;
-	}
-	memcpy(key->addr_lo, a, addr_len);
-	memcpy(key->addr_hi, b, addr_len);
-	key->port_lo = port_a;
-	key->port_hi = port_b;
-	return swap;
-}
-
-static void
-key_l2(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
-       struct st_flow_key *key)
-{
-	static const uint8_t zero_macs[12];
-	const uint8_t *macs = len >= ETH_HDR_LEN ? frame : zero_macs;
-
-	key->kind = ST_FLOW_L2;
-	/* MACs: destination at 0, source at 6; the source is the sender. */
-	if (key_set(key, macs + 6, 0, macs, 0, 6))
-		info->flags |= ST_PKT_SWAPPED;
-}
-
-/* Address-pair key: used for fragments and for IP protocols without ports. */
-static void
-key_ip(const uint8_t *src, const uint8_t *dst, unsigned int addr_len,
-       struct st_pkt_info *info, struct st_flow_key *key)
-{
-	key->kind = ST_FLOW_IP;
-	key->family = addr_len == 4 ? 4 : 6;
-	if (key_set(key, src, 0, dst, 0, addr_len))
-		info->flags |= ST_PKT_SWAPPED;
+	info->kind = ST_FLOW_IP;
+	info->family = addr_len == 4 ? 4 : 6;
 }
 
 /*
  * The L4 part shared by IPv4 and IPv6: TCP/UDP with its ports present
- * becomes a 5-tuple flow, anything else an address pair.
+ * is a 5-tuple flow, anything else an address pair.
  */
 static __rte_always_inline void
 parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
-	 uint8_t proto, const uint8_t *src, const uint8_t *dst,
-	 unsigned int addr_len, struct st_pkt_info *info,
-	 struct st_flow_key *key)
+	 uint8_t proto, unsigned int addr_len, struct st_pkt_info *info)
 {
 	const uint8_t *l4 = frame + l4_off;
 	uint32_t hdr_len;
 
 	if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) ||
 	    l4_off + L4_PORTS_LEN > ip_end) {
-		key_ip(src, dst, addr_len, info, key);
+		flow_ip(addr_len, info);
 		return;
 	}
-	key->kind = ST_FLOW_L4;
-	key->family = addr_len == 4 ? 4 : 6;
-	key->proto = proto;
-	if (key_set(key, src, rd16(l4), dst, rd16(l4 + 2), addr_len))
-		info->flags |= ST_PKT_SWAPPED;
+	info->kind = ST_FLOW_L4;
+	info->family = addr_len == 4 ? 4 : 6;
+	info->src_port = rd16(l4);
+	info->dst_port = rd16(l4 + 2);
 	info->l4_off = (uint16_t)l4_off;
 	info->l4_proto = proto;
 
@@ -141,10 +86,10 @@ parse_l4(const uint8_t *frame, uint32_t l4_off, uint32_t ip_end,
 	info->payload_len = (uint16_t)(ip_end - l4_off - hdr_len);
 }
 
-/* Returns 0 when the IPv4 header is valid (and the key is set). */
+/* Returns 0 when the IPv4 header is valid (and the flow's parts set). */
 static __rte_always_inline int
 parse_ipv4(const uint8_t *frame, uint32_t len, uint32_t off,
-	   struct st_pkt_info *info, struct st_flow_key *key)
+	   struct st_pkt_info *info)
 {
 	const uint8_t *ip = frame + off;
 	uint32_t hdr_len, total_len, ip_end;
@@ -162,21 +107,19 @@ parse_ipv4(const uint8_t *frame, uint32_t len, uint32_t off,
 	/* MF flag or a non-zero offset: only the first fragment has ports. */
 	if (rd16(ip + 6) & 0x3fff) {
 		info->flags |= ST_PKT_FRAGMENT;
-		key_ip(ip + 12, ip + 16, 4, info, key);
+		flow_ip(4, info);
 		return 0;
 	}
-	parse_l4(frame, off + hdr_len, ip_end, ip[9], ip + 12, ip + 16, 4,
-		 info, key);
+	parse_l4(frame, off + hdr_len, ip_end, ip[9], 4, info);
 	return 0;
 }
 
-/* Returns 0 when the IPv6 header is valid (and the key is set). */
+/* Returns 0 when the IPv6 header is valid (and the flow's parts set). */
 static int
 parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
-	   struct st_pkt_info *info, struct st_flow_key *key)
+	   struct st_pkt_info *info)
 {
 	const uint8_t *ip = frame + off;
-	const uint8_t *src = ip + 8, *dst = ip + 24;
 	uint32_t ip_end, next_off = off + IPV6_HDR_LEN;
 	uint8_t next;
 	int i;
@@ -196,14 +139,14 @@ parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
 		    next != IPPROTO_FRAGMENT)
 			break;
 		if (next_off + 8 > ip_end) {
-			key_ip(src, dst, 16, info, key);
+			flow_ip(16, info);
 			return 0;
 		}
 		if (next == IPPROTO_FRAGMENT) {
 			/* Offset (13 bits) or M flag: not a whole datagram. */
 			if (rd16(ext + 2) & 0xfff9) {
 				info->flags |= ST_PKT_FRAGMENT;
-				key_ip(src, dst, 16, info, key);
+				flow_ip(16, info);
 				return 0;
 			}
 			ext_len = 8;
@@ -216,47 +159,43 @@ parse_ipv6(const uint8_t *frame, uint32_t len, uint32_t off,
 		next_off += ext_len;
 	}
 	if (next_off > ip_end) {
-		key_ip(src, dst, 16, info, key);
+		flow_ip(16, info);
 		return 0;
 	}
-	parse_l4(frame, next_off, ip_end, next, src, dst, 16, info, key);
+	parse_l4(frame, next_off, ip_end, next, 16, info);
 	return 0;
 }
 
 /*
  * Nearly every frame is Ethernet then IPv4: that parse gets its own copy
  * of parse_ipv4(), inlined with the IPv4 offset known, and anything else,
- * or an IPv4 header that fails its checks, is left to st_parse_any(),
- * which starts over.
+ * or an IPv4 header that fails its checks, is left to
+ * st_parse_info_any(), which starts over.
  */
 void
-st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
-	 struct st_flow_key *key)
+st_parse_info(const uint8_t *frame, uint32_t len, struct st_pkt_info *info)
 {
 	if (likely(len >= ETH_HDR_LEN &&
 		   rd16(frame + 12) == ETHER_TYPE_IPV4)) {
 		memset(info, 0, sizeof(*info));
-		memset(key, 0, sizeof(*key));
-		if (likely(parse_ipv4(frame, len, ETH_HDR_LEN, info, key) == 0))
+		if (likely(parse_ipv4(frame, len, ETH_HDR_LEN, info) == 0))
 			return;
 	}
-	st_parse_any(frame, len, info, key);
+	st_parse_info_any(frame, len, info);
 }
 
 void
-st_parse_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
-	     struct st_flow_key *key)
+st_parse_info_any(const uint8_t *frame, uint32_t len,
+		  struct st_pkt_info *info)
 {
 	uint32_t off = ETH_HDR_LEN;
 	uint16_t type;
 	int tags, ret = -1;
 
 	memset(info, 0, sizeof(*info));
-	memset(key, 0, sizeof(*key));
-	if (unlikely(len < ETH_HDR_LEN)) {
-		key_l2(frame, len, info, key);
+	info->kind = ST_FLOW_L2;
+	if (unlikely(len < ETH_HDR_LEN))
 		return;
-	}
 	type = rd16(frame + 12);
 	for (tags = 0; (type == ETHER_TYPE_VLAN || type == ETHER_TYPE_QINQ ||
 			type == ETHER_TYPE_QINQ_OLD) && tags < MAX_VLAN_TAGS &&
@@ -280,15 +219,39 @@ st_parse_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 	}
 
 	if (likely(type == ETHER_TYPE_IPV4))
-		ret = parse_ipv4(frame, len, off, info, key);
+		ret = parse_ipv4(frame, len, off, info);
 	else if (type == ETHER_TYPE_IPV6)
-		ret = parse_ipv6(frame, len, off, info, key);
+		ret = parse_ipv6(frame, len, off, info);
 	else
-		goto l2;
-	if (likely(ret == 0))
 		return;
+	if (unlikely(ret != 0))
+		info->flags |= ST_PKT_MALFORMED;
+}
 
-	info->flags |= ST_PKT_MALFORMED;
-l2:
-	key_l2(frame, len, info, key);
+void
+st_flow_key_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+		struct st_flow_key *key)
+{
+	static const uint8_t zero_macs[12];
+	const uint8_t *ip = frame + info->l3_off;
+	const uint8_t *macs;
+	int swap;
+
+	memset(key, 0, sizeof(*key));
+	key->kind = info->kind;
+	if (info->kind != ST_FLOW_L2) {
+		/* IPv6: an IP flow's ports and protocol are 0 in info, as in
+		 * its key. */
+		key->family = info->family;
+		key->proto = info->l4_proto;
+		swap = st_key_set(key, ip + 8, info->src_port, ip + 24,
+				  info->dst_port, 16);
+	} else {
+		/* MACs: destination at 0, source at 6; the source is the
+		 * sender. A runt has none. */
+		macs = len >= ETH_HDR_LEN ? frame : zero_macs;
+		swap = st_key_set(key, macs + 6, 0, macs, 0, 6);
+	}
+	if (swap)
+		info->flags |= ST_PKT_SWAPPED;
 }

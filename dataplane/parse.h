@@ -10,6 +10,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_byteorder.h>
+#include <rte_common.h>
 
 /* Flow kinds, from the most to the least specific. */
 enum st_flow_kind {
@@ -43,7 +48,8 @@ struct st_flow_key {
 /* Flags in struct st_pkt_info.flags. */
 #define ST_PKT_MALFORMED 0x01	/* an IP header that failed validation */
 #define ST_PKT_FRAGMENT 0x02	/* an IP fragment */
-#define ST_PKT_SWAPPED 0x04	/* the sender is the key's "hi" endpoint */
+#define ST_PKT_SWAPPED 0x04	/* the sender is the key's "hi" endpoint (set
+				 * by st_flow_key_of()) */
 #define ST_PKT_HTTP 0x08	/* not set by st_parse(): a TCP segment whose
 				 * requests the worker looks at */
 
@@ -53,33 +59,129 @@ struct st_pkt_info {
 	uint16_t l4_off; /* TCP/UDP header offset; 0 when there is none */
 	uint16_t payload_off;	/* L4 payload offset; 0 when there is none */
 	uint16_t payload_len;	/* L4 payload bytes present in the frame */
+	uint16_t src_port;	/* TCP/UDP ports, for an ST_FLOW_L4 flow; */
+	uint16_t dst_port;	/* else 0 */
 	uint8_t l4_proto;	/* IPPROTO_TCP / IPPROTO_UDP, else 0 */
 	uint8_t tcp_flags;	/* TCP flags byte; 0 for other packets */
 	uint8_t flags;		/* ST_PKT_* */
+	uint8_t kind;		/* enum st_flow_kind of its flow */
+	uint8_t family;		/* 4 or 6: the addresses at l3_off; else 0 */
 };
 
 /**
- * Parse a frame and build its canonical flow key.
+ * Parse a frame: where its parts are, and what its flow is made of, with
+ * no key built yet (a packet that needs no flow needs none).
  *
  * @param frame  first byte of the Ethernet frame
  * @param len    bytes available at @p frame (may be less than the frame
  *               when the rest is in further segments)
- * @param info   filled with offsets and flags; never NULL
- * @param key    filled with the canonical key; never NULL
+ * @param info   filled with offsets, flags and the flow's parts; never
+ *               NULL
  *
  * Never fails: whatever it cannot understand becomes an L2 or IP flow as
  * docs/flows.md says. Thread-safe (no shared state).
  */
-void st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
-	      struct st_flow_key *key);
+void st_parse_info(const uint8_t *frame, uint32_t len,
+		   struct st_pkt_info *info);
 
 /**
- * st_parse() without its entry for the common frame (Ethernet then IPv4,
- * parsed by an inlined copy of the same code): the parse of every frame,
- * which st_parse() falls back to and equals on every input. Same
- * parameters.
+ * st_parse_info() without its entry for the common frame (Ethernet then
+ * IPv4, parsed by an inlined copy of the same code): the parse of every
+ * frame, which st_parse_info() falls back to and equals on every input.
+ * Same parameters.
  */
-void st_parse_any(const uint8_t *frame, uint32_t len,
-		  struct st_pkt_info *info, struct st_flow_key *key);
+void st_parse_info_any(const uint8_t *frame, uint32_t len,
+		       struct st_pkt_info *info);
+
+/*
+ * Store two endpoints in canonical order. Returns whether they were
+ * swapped, i.e. whether the sender is the "hi" endpoint. IPv4 addresses
+ * compare as big-endian integers, which is memcmp()'s order without its
+ * call: nearly every packet comes this way.
+ */
+static __rte_always_inline int
+st_key_set(struct st_flow_key *key, const uint8_t *a, uint16_t port_a,
+	   const uint8_t *b, uint16_t port_b, unsigned int addr_len)
+{
+	int cmp, swap;
+
+	if (addr_len == 4) {
+		uint32_t x, y;
+
+		memcpy(&x, a, 4);
+		memcpy(&y, b, 4);
+		x = rte_be_to_cpu_32(x);
+		y = rte_be_to_cpu_32(y);
+		cmp = (x > y) - (x < y);
+	} else {
+		cmp = memcmp(a, b, addr_len);
+	}
+	swap = cmp > 0 || (cmp == 0 && port_a > port_b);
+
+	if (swap) {
+		const uint8_t *t = a;
+		uint16_t tp = port_a;
+
+		a = b;
+		b = t;
+		port_a = port_b;
+		port_b = tp;
+	}
+	memcpy(key->addr_lo, a, addr_len);
+	memcpy(key->addr_hi, b, addr_len);
+	key->port_lo = port_a;
+	key->port_hi = port_b;
+	return swap;
+}
+
+/** st_flow_key_of() of a frame that is not IPv4. */
+void st_flow_key_any(const uint8_t *frame, uint32_t len,
+		     struct st_pkt_info *info, struct st_flow_key *key);
+
+/**
+ * The canonical flow key of a frame st_parse_info() parsed; sets
+ * ST_PKT_SWAPPED in @p info when the sender is its "hi" endpoint.
+ * Inline for IPv4, which nearly every frame is.
+ *
+ * @param frame, len  as given to st_parse_info()
+ * @param key         filled; never NULL
+ */
+static inline void
+st_flow_key_of(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	       struct st_flow_key *key)
+{
+	const uint8_t *ip = frame + info->l3_off;
+
+	if (unlikely(info->family != 4)) {
+		st_flow_key_any(frame, len, info, key);
+		return;
+	}
+	memset(key, 0, sizeof(*key));
+	key->kind = info->kind;
+	key->family = 4;
+	/* An IP flow's ports and protocol are 0 in info, as in its key. */
+	key->proto = info->l4_proto;
+	if (st_key_set(key, ip + 12, info->src_port, ip + 16, info->dst_port,
+		       4))
+		info->flags |= ST_PKT_SWAPPED;
+}
+
+/** Parse a frame and build its canonical flow key. */
+static inline void
+st_parse(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	 struct st_flow_key *key)
+{
+	st_parse_info(frame, len, info);
+	st_flow_key_of(frame, len, info, key);
+}
+
+/** st_parse() by st_parse_info_any(). */
+static inline void
+st_parse_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
+	     struct st_flow_key *key)
+{
+	st_parse_info_any(frame, len, info);
+	st_flow_key_of(frame, len, info, key);
+}
 
 #endif

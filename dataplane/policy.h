@@ -50,17 +50,18 @@ struct st_policy {
 	struct st_policy_route route[ST_MAX_ROUTES];
 };
 
-/** Whether a TCP connection with @p key may carry requests. */
+/** Whether a TCP segment (parsed into @p info) may carry requests. */
 static inline bool
-st_policy_http_port(const struct st_policy *p, const struct st_flow_key *key)
+st_policy_http_port(const struct st_policy *p,
+		    const struct st_pkt_info *info)
 {
 	unsigned int i;
 
 	if (p->nb_http_ports == 0)
 		return true;
 	for (i = 0; i < p->nb_http_ports; i++)
-		if (key->port_lo == p->http_ports[i] ||
-		    key->port_hi == p->http_ports[i])
+		if (info->src_port == p->http_ports[i] ||
+		    info->dst_port == p->http_ports[i])
 			return true;
 	return false;
 }

@@ -185,11 +185,10 @@ publish_side(struct st_worker *w, enum st_side side, uint16_t nb,
  * Marks a TCP segment whose requests are to be looked at.
  */
 static inline bool
-needs_flow(const struct st_policy *policy, struct st_pkt_info *info,
-	   const struct st_flow_key *key)
+needs_flow(const struct st_policy *policy, struct st_pkt_info *info)
 {
 	bool http = policy->http && info->l4_proto == IPPROTO_TCP &&
-		    st_policy_http_port(policy, key);
+		    st_policy_http_port(policy, info);
 
 	if (http)
 		info->flags |= ST_PKT_HTTP;
@@ -217,6 +216,7 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (i = 0; i < nb; i++) {
 		struct rte_mbuf *m = pkts[i];
+		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
 
 		if (i + PREFETCH_OFFSET < nb)
 			rte_prefetch0(rte_pktmbuf_mtod(
@@ -225,12 +225,15 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 		if (policy->bypass && st_offload_bypass(m))
 			continue;
 		/* Headers are in the first segment; a frame cut short there
-		 * is parsed as far as it goes. */
-		st_parse(rte_pktmbuf_mtod(m, const uint8_t *),
-			 rte_pktmbuf_data_len(m), &info[n], &keys[n]);
+		 * is parsed as far as it goes. Its key is built only when it
+		 * needs its flow. */
+		st_parse_info(frame, rte_pktmbuf_data_len(m), &info[n]);
 		malformed += (info[n].flags & ST_PKT_MALFORMED) != 0;
-		at[n] = i;
-		n += needs_flow(policy, &info[n], &keys[n]);
+		if (!needs_flow(policy, &info[n]))
+			continue;
+		st_flow_key_of(frame, rte_pktmbuf_data_len(m), &info[n],
+			       &keys[n]);
+		at[n++] = i;
 	}
 	/* Hashed in a pass of their own: a key just written field by field
 	 * and read back a word at a time would stall the load on the
