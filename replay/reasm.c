@@ -654,18 +654,33 @@ again:
 	keep(r, h, seq, p, len, ts_ns);
 }
 
+/*
+ * How many of the bytes [seq, seq + len) lie at or past the FIN. Counted
+ * from where the stream stands, not with seq_lt(): bytes half the sequence
+ * space ahead are past the FIN too, where seq_lt() would put them behind
+ * it, and kept they would leave a hole after the end.
+ */
+static uint32_t
+past_fin(const struct half *h, uint32_t seq, uint32_t len)
+{
+	int64_t start = (int32_t)(seq - h->next);
+	int64_t room = h->fin_seq - h->next;	/* fin_seq is never behind */
+	int64_t end = start + len;
+
+	return end > room ? (uint32_t)(end - (start > room ? start : room)) : 0;
+}
+
 /* The sender's FIN: bytes it sent past it never count. */
 static void
 set_fin(struct st_reasm *r, struct half *h, uint32_t fin_seq)
 {
 	struct ooo_seg *s;
+	uint32_t cut;
 
 	h->fin_seen = true;
 	h->fin_seq = seq_lt(fin_seq, h->next) ? h->next : fin_seq;
 	while ((s = TAILQ_LAST(&h->ooo, ooo_list)) != NULL &&
-	       seq_lt(h->fin_seq, s->seq + s->len)) {
-		uint32_t cut = u32_min(s->len, s->seq + s->len - h->fin_seq);
-
+	       (cut = past_fin(h, s->seq, s->len)) > 0) {
 		s->len -= cut;
 		h->buffered -= cut;
 		r->stats.bytes_buffered -= cut;
@@ -701,9 +716,9 @@ conn_segment(struct st_reasm *r, struct conn *c, int dir,
 		h->first = h->next = seq;
 		h->started = true;
 	}
-	if (h->fin_seen && seq_lt(h->fin_seq, seq + len)) {
+	if (h->fin_seen && past_fin(h, seq, len) > 0) {
 		r->stats.segments_after_close++;
-		len = seq_lt(seq, h->fin_seq) ? h->fin_seq - seq : 0;
+		len -= past_fin(h, seq, len);
 	}
 	if (len > 0)
 		take_bytes(r, c, dir, seq, seg->payload, len, seg->ts_ns);

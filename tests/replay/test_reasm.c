@@ -458,6 +458,36 @@ test_fin_order(void **state)
 	st_reasm_free(r);
 }
 
+/* Bytes half the sequence space ahead are past a FIN where the stream
+ * stands (seq_lt() would put them behind it): those that waited go with
+ * the FIN, those that come after it never count, and no gap follows the
+ * end (fuzz_pipeline found one). */
+static void
+test_bytes_half_the_space_past_fin(void **state)
+{
+	struct st_reasm *r = table(&big);
+	const struct st_reasm_stats *st = st_reasm_stats(r);
+	struct rconn *c = &rec.conns[0];
+
+	(void)state;
+	feed(r, 0, 0, SYN, NULL, 0, 1 * MS);
+	feed_str(r, 0, 1, ACK, "GET /a\n", 2 * MS);	/* up to 8 */
+	feed_str(r, 0, 8u + 0x7ffffffeu, ACK, "later", 3 * MS);
+	assert_int_equal(st->bytes_buffered, 5);
+	feed(r, 0, 8, FIN | ACK, NULL, 0, 4 * MS);
+	assert_true(c->s[0].ended);
+	assert_int_equal(st->bytes_buffered, 0);
+	assert_int_equal(st->segments_after_close, 1);
+	feed_str(r, 0, 8u + 0x7ffffffdu, ACK, "late", 5 * MS);
+	assert_int_equal(st->bytes_buffered, 0);
+	assert_int_equal(st->segments_after_close, 2);
+	st_reasm_expire(r, 500 * MS);
+	assert_int_equal(st->gaps, 0);
+	assert_false(c->s[0].late);
+	assert_stream(&c->s[0], "GET /a\n");
+	st_reasm_free(r);
+}
+
 /* RST: what waits is delivered after its gap, then close(RST). Late
  * segments count; a new SYN opens a new connection. */
 static void
@@ -1103,6 +1133,7 @@ main(void)
 		cmocka_unit_test(test_overlaps),
 		cmocka_unit_test(test_syn_data),
 		cmocka_unit_test(test_fin_order),
+		cmocka_unit_test(test_bytes_half_the_space_past_fin),
 		cmocka_unit_test(test_rst_and_after_close),
 		cmocka_unit_test(test_port_reuse_without_syn),
 		cmocka_unit_test(test_holes),
