@@ -233,22 +233,16 @@ st_flow_key_any(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 		struct st_flow_key *key)
 {
 	static const uint8_t zero_macs[12];
-	const uint8_t *ip = frame + info->l3_off;
 	const uint8_t *macs;
 	int swap;
 
 	memset(key, 0, sizeof(*key));
-	key->kind = info->kind;
 	if (info->kind != ST_FLOW_L2) {
-		/* IPv6: an IP flow's ports and protocol are 0 in info, as in
-		 * its key. */
-		key->family = info->family;
-		key->proto = info->l4_proto;
-		swap = st_key_set(key, ip + 8, info->src_port, ip + 24,
-				  info->dst_port, 16);
+		swap = st_key_ip(key, frame, info, 16);
 	} else {
 		/* MACs: destination at 0, source at 6; the source is the
 		 * sender. A runt has none. */
+		key->kind = ST_FLOW_L2;
 		macs = len >= ETH_HDR_LEN ? frame : zero_macs;
 		swap = st_key_set(key, macs + 6, 0, macs, 0, 6);
 	}

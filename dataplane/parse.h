@@ -134,6 +134,24 @@ st_key_set(struct st_flow_key *key, const uint8_t *a, uint16_t port_a,
 	return swap;
 }
 
+/* The key of an IP or L4 flow (@p addr_len 4 or 16), on a zeroed key.
+ * Returns whether the sender is its "hi" endpoint. An IP flow's ports and
+ * protocol are 0 in info, as in its key. */
+static __rte_always_inline int
+st_key_ip(struct st_flow_key *key, const uint8_t *frame,
+	  const struct st_pkt_info *info, unsigned int addr_len)
+{
+	/* The source address: IPv4's at 12, IPv6's at 8; the destination
+	 * right after it. */
+	const uint8_t *src = frame + info->l3_off + (addr_len == 4 ? 12 : 8);
+
+	key->kind = info->kind;
+	key->family = info->family;
+	key->proto = info->l4_proto;
+	return st_key_set(key, src, info->src_port, src + addr_len,
+			  info->dst_port, addr_len);
+}
+
 /** st_flow_key_of() of a frame that is not IPv4. */
 void st_flow_key_any(const uint8_t *frame, uint32_t len,
 		     struct st_pkt_info *info, struct st_flow_key *key);
@@ -150,19 +168,12 @@ static inline void
 st_flow_key_of(const uint8_t *frame, uint32_t len, struct st_pkt_info *info,
 	       struct st_flow_key *key)
 {
-	const uint8_t *ip = frame + info->l3_off;
-
 	if (unlikely(info->family != 4)) {
 		st_flow_key_any(frame, len, info, key);
 		return;
 	}
 	memset(key, 0, sizeof(*key));
-	key->kind = info->kind;
-	key->family = 4;
-	/* An IP flow's ports and protocol are 0 in info, as in its key. */
-	key->proto = info->l4_proto;
-	if (st_key_set(key, ip + 12, info->src_port, ip + 16, info->dst_port,
-		       4))
+	if (st_key_ip(key, frame, info, 4))
 		info->flags |= ST_PKT_SWAPPED;
 }
 
