@@ -186,13 +186,14 @@ insert(struct st_flow_table *t, const struct st_flow_key *key, uint32_t hash)
 	uint32_t home = home_of(t, hash), b = home, d;
 
 	for (d = 0; d <= t->probe_max; d++, b = next_bucket(t, b)) {
-		uint32_t free = bucket_match(&t->buckets[b], 0);
+		uint32_t free = bucket_match(&t->buckets[b], 0), k;
 		struct entry *e;
 
 		if (free == 0)
 			continue;
-		e = &t->slots_of[b * BUCKET_SLOTS + rte_bsf32(free)];
-		t->buckets[b].sig[rte_bsf32(free)] = sig_of(hash);
+		k = rte_bsf32(free);
+		e = &t->slots_of[b * BUCKET_SLOTS + k];
+		t->buckets[b].sig[k] = sig_of(hash);
 		memcpy(e->key, key, sizeof(e->key));
 		e->flow.probe = (uint8_t)d;
 		for (b = home; d > 0; d--, b = next_bucket(t, b))
@@ -483,12 +484,15 @@ flow_add(struct st_flow_table *t, const struct st_flow_key *keys,
 	int32_t p;
 
 	if (unlikely(t->count == t->capacity)) {
-		for (k = i + 1; k < n && !*marked; k++) {
-			p = find_now(t, keys, hashes, home, k);
-			if (p >= 0)
-				t->slots_of[p].flow.last_seen_tsc = now_tsc;
+		if (!*marked) {
+			for (k = i + 1; k < n; k++) {
+				p = find_now(t, keys, hashes, home, k);
+				if (p >= 0)
+					t->slots_of[p].flow.last_seen_tsc =
+						now_tsc;
+			}
+			*marked = true;
 		}
-		*marked = true;
 		if (evict_one(t, now_tsc, evicted) != 0)
 			return -1;
 	}

@@ -179,6 +179,10 @@ main(int argc, char **argv)
 		       c.evicted[ST_FLOW_EVICT_LRU],
 	       c.full, st_flow_table_count(t));
 	st_flow_table_free(t);
+	free(known.key);
+	free(known.hash);
+	free(fresh.key);
+	free(fresh.hash);
 	rte_eal_cleanup();
 	return 0;
 }

@@ -716,9 +716,13 @@ conn_segment(struct st_reasm *r, struct conn *c, int dir,
 		h->first = h->next = seq;
 		h->started = true;
 	}
-	if (h->fin_seen && past_fin(h, seq, len) > 0) {
-		r->stats.segments_after_close++;
-		len -= past_fin(h, seq, len);
+	if (h->fin_seen) {
+		uint32_t cut = past_fin(h, seq, len);
+
+		if (cut > 0) {
+			r->stats.segments_after_close++;
+			len -= cut;
+		}
 	}
 	if (len > 0)
 		take_bytes(r, c, dir, seq, seg->payload, len, seg->ts_ns);
