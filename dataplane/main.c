@@ -224,6 +224,7 @@ create_pool(const char *kind, int socket, unsigned int n, uint16_t data_room)
  * descriptor, the TX buffers, per-lcore caches, and every clone that can
  * be in flight: each clone pins one data mbuf, so bounding the clones
  * bounds what copies can hold, and RX never runs dry because of a shadow.
+ * Each worker also keeps a burst of clone mbufs in stock.
  * An encapsulated copy also takes a header mbuf, from a pool of its own.
  */
 static void
@@ -232,7 +233,7 @@ create_pools(struct app *app, unsigned int nb_ports, unsigned int extra)
 	const unsigned int nb_mirrors = app->cfg->nb_mirrors;
 	const unsigned int w = app->nb_workers;
 	unsigned int clones = w * nb_mirrors * (ST_TX_DESC + ST_BURST) +
-			      (w + 1) * MEMPOOL_CACHE;
+			      w * ST_BURST + (w + 1) * MEMPOOL_CACHE;
 	unsigned int data = nb_ports * w * (ST_RX_DESC + ST_TX_DESC) +
 			    w * ST_BURST * ST_SIDE_COUNT +
 			    (w + 1) * MEMPOOL_CACHE + clones + extra;

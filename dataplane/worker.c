@@ -290,7 +290,7 @@ st_worker_poll(struct st_worker *w)
 	 * their next segment, and idle flows. */
 	if (unlikely(now_tsc - w->prev_drain_tsc > w->drain_tsc)) {
 		st_verdict_expire(w->verdict, policy, now_tsc);
-		st_mirror_flush(w->mirror);
+		st_mirror_drain(w->mirror);
 		w->stats->flows_expired += st_flow_table_expire(
 			w->flows, now_tsc, w->expire_slots);
 		w->prev_drain_tsc = now_tsc;
@@ -334,7 +334,7 @@ st_worker_main(void *arg)
 		st_worker_poll(w);
 	st_verdict_drain(w->verdict, __atomic_load_n(w->policy,
 						    __ATOMIC_ACQUIRE));
-	st_mirror_flush(w->mirror);
+	st_mirror_drain(w->mirror);
 	rte_rcu_qsbr_thread_offline(w->qsbr, w->index);
 	rte_rcu_qsbr_thread_unregister(w->qsbr, w->index);
 	return 0;

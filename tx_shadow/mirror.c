@@ -28,6 +28,10 @@ struct st_mirror_worker {
 	struct rte_mempool *hdr_pool;
 	struct st_worker_stats *stats;
 	uint32_t seq[ST_MAX_MIRRORS];	/* copies made, per session */
+	/* Indirect mbufs taken from the clone pool ST_BURST at a time: a
+	 * copy then costs a pop, not a mempool get of its own. */
+	uint16_t stocked;
+	struct rte_mbuf *stock[ST_BURST];
 	struct st_txbuf tx[ST_MAX_MIRRORS];
 } __rte_cache_aligned;
 
@@ -130,9 +134,19 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 	return mw;
 }
 
+static void
+unstock(struct st_mirror_worker *mw)
+{
+	rte_mempool_put_bulk(mw->clone_pool, (void **)mw->stock, mw->stocked);
+	mw->stocked = 0;
+}
+
 void
 st_mirror_worker_free(struct st_mirror_worker *mw)
 {
+	if (mw == NULL)
+		return;
+	unstock(mw);
 	rte_free(mw);
 }
 
@@ -144,11 +158,26 @@ count_drop(struct st_mirror_stats *ms, enum st_drop_cause cause,
 	ms->dropped_bytes += rte_pktmbuf_pkt_len(m);
 }
 
+/* Refill the empty stock. A pool with fewer than a burst left gives its
+ * last mbufs one at a time, so that copies fail only once it is empty. */
+static __rte_noinline bool
+restock(struct st_mirror_worker *mw)
+{
+	if (rte_mempool_get_bulk(mw->clone_pool, (void **)mw->stock,
+				 ST_BURST) == 0) {
+		mw->stocked = ST_BURST;
+		return true;
+	}
+	mw->stock[0] = rte_mbuf_raw_alloc(mw->clone_pool);
+	mw->stocked = mw->stock[0] != NULL;
+	return mw->stocked != 0;
+}
+
 /*
  * rte_pktmbuf_clone() of @p m. That one is not inline and loops over the
- * segments; a one-segment packet (nearly all) is an inline
- * rte_pktmbuf_alloc() from this lcore's pool cache and an attach, which
- * is all it does for one.
+ * segments; for a one-segment packet (nearly all) it is an alloc and an
+ * attach. The attach sets every field the alloc's reset would, so an mbuf
+ * as the pool keeps it (what rte_mbuf_raw_alloc() returns) is enough.
  */
 static inline struct rte_mbuf *
 clone_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
@@ -157,9 +186,10 @@ clone_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
 
 	if (unlikely(m->nb_segs != 1))
 		return rte_pktmbuf_clone(m, mw->clone_pool);
-	mi = rte_pktmbuf_alloc(mw->clone_pool);
-	if (likely(mi != NULL))
-		rte_pktmbuf_attach(mi, m);
+	if (unlikely(mw->stocked == 0) && !restock(mw))
+		return NULL;
+	mi = mw->stock[--mw->stocked];
+	rte_pktmbuf_attach(mi, m);
 	return mi;
 }
 
@@ -207,4 +237,11 @@ st_mirror_flush(struct st_mirror_worker *mw)
 
 	for (i = 0; i < mw->set->count; i++)
 		st_txbuf_flush(&mw->tx[i]);
+}
+
+void
+st_mirror_drain(struct st_mirror_worker *mw)
+{
+	st_mirror_flush(mw);
+	unstock(mw);
 }

@@ -74,7 +74,7 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 			struct rte_mempool *hdr_pool,
 			struct st_worker_stats *stats, int socket);
 
-/** Free per-worker state (after st_mirror_flush()). */
+/** Free per-worker state (after st_mirror_drain(); NULL is ignored). */
 void st_mirror_worker_free(struct st_mirror_worker *mw);
 
 /**
@@ -101,5 +101,13 @@ struct rte_mbuf *st_mirror_hold(struct st_mirror_worker *mw,
 
 /** Send whatever copies are buffered. */
 void st_mirror_flush(struct st_mirror_worker *mw);
+
+/**
+ * st_mirror_flush(), and give the clone pool back the mbufs kept in stock
+ * for the next copies: at each drain, so that once traffic stops the
+ * pool's in-use figure is what copies and held heads hold, and a leak
+ * shows.
+ */
+void st_mirror_drain(struct st_mirror_worker *mw);
 
 #endif
