@@ -46,9 +46,11 @@ struct st_verdict *st_verdict_create(struct st_mirror_worker *mirror,
 void st_verdict_free(struct st_verdict *v);
 
 /**
- * Send the copies one packet deserves, now or (a segment of a split
- * request head) once its head is decided. The caller still owns @p m and
- * forwards it afterwards, unmodified.
+ * Send the copies one packet deserves: with its burst's, at
+ * st_verdict_send() (most packets); at once (a packet that starts a
+ * request); or once its head is decided (a segment of a split request
+ * head). The caller still owns @p m and forwards it after
+ * st_verdict_send(), unmodified.
  *
  * @param flow       the packet's flow, or NULL when the flow table had no
  *                   room (then nothing is copied)
@@ -58,6 +60,13 @@ void st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 		       struct st_flow *flow, struct rte_mbuf *m,
 		       const struct st_pkt_info *info, uint32_t flow_hash,
 		       uint64_t now_tsc);
+
+/**
+ * Copy the packets st_verdict_packet() decided to copy since the last
+ * call, in the order they came. Call it after each burst, while the
+ * originals are still the caller's.
+ */
+void st_verdict_send(struct st_verdict *v, const struct st_policy *policy);
 
 /**
  * Decide request heads that have waited too long for their next segment,

@@ -248,6 +248,7 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 	for (i = 0; i < n; i++)
 		st_verdict_packet(w->verdict, policy, flows[i], pkts[at[i]],
 				  &info[i], hashes[i], now_tsc);
+	st_verdict_send(w->verdict, policy);
 	stats->malformed_packets += malformed;
 	stats->bypassed_packets += nb - n;
 	return bytes;
