@@ -33,9 +33,12 @@
 #include "port.h"
 #include "resolve.h"
 #include "runtime.h"
+#include "stats.h"
+#include "txbuf.h"
 #include "worker.h"
 
 #define RING_SIZE 64
+#define CLONE_POOL 256
 /* No drain within the test: only the loop itself can send. */
 #define NO_DRAIN_US (3600u * 1000 * 1000)
 
@@ -132,7 +135,7 @@ setup(void **state)
 	t.pool = rte_pktmbuf_pool_create("t_pool", 1024, 0, 0,
 					 RTE_MBUF_DEFAULT_BUF_SIZE,
 					 SOCKET_ID_ANY);
-	t.clone_pool = rte_pktmbuf_pool_create("t_clone", 256, 0, 0, 0,
+	t.clone_pool = rte_pktmbuf_pool_create("t_clone", CLONE_POOL, 0, 0, 0,
 					       SOCKET_ID_ANY);
 	t.stats = rte_zmalloc("t_stats", sizeof(*t.stats),
 			      RTE_CACHE_LINE_SIZE);
@@ -294,12 +297,85 @@ test_both_sides_in_one_iteration(void **state)
 	assert_int_equal(t.stats->mirror[0].packets, 5);
 }
 
+/* Take and free everything @p port sent; how many there were. */
+static unsigned int
+take_sent(int port)
+{
+	struct rte_mbuf *got[RING_SIZE];
+	unsigned int n;
+
+	n = rte_ring_dequeue_burst(t.tx[port], (void **)got, RING_SIZE, NULL);
+	rte_pktmbuf_free_bulk(got, n);
+	return n;
+}
+
+/* @p n frames from the client, received in one iteration; all forwarded. */
+static void
+client_burst(unsigned int n, uint32_t seq)
+{
+	struct rte_mbuf *m[ST_BURST];
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		m[i] = tcp_frame(true, seq + i);
+	assert_int_equal(rte_ring_enqueue_bulk(t.rx[CLIENT], (void **)m, n,
+					       NULL), n);
+	assert_int_equal(st_worker_poll(t.worker), n);
+	assert_int_equal(take_sent(SERVER), n);
+}
+
+/*
+ * Clones are taken from their pool a burst at a time; a pool with less
+ * than a burst left still gives its last ones, so copies fail (no_mbuf)
+ * only once it is empty, and never cost an original.
+ */
+static void
+test_copies_fail_only_once_the_clone_pool_is_empty(void **state)
+{
+	static void *taken[CLONE_POOL];
+	const struct st_mirror_stats *ms = &t.stats->mirror[0];
+	uint64_t copies = ms->packets, no_mbuf = ms->dropped[ST_DROP_NO_MBUF];
+	unsigned int nb_taken = 0;
+
+	(void)state;
+	while (nb_taken < CLONE_POOL &&
+	       rte_mempool_get(t.clone_pool, &taken[nb_taken]) == 0)
+		nb_taken++;
+	/* What the worker holds in stock serves, then copies fail. The
+	 * copies sent stay in the shadow's ring, holding their clones. */
+	client_burst(ST_BURST, 1);
+	client_burst(ST_BURST, 100);
+	assert_true(ms->dropped[ST_DROP_NO_MBUF] - no_mbuf >= ST_BURST);
+	assert_int_equal(ms->packets - copies +
+				 ms->dropped[ST_DROP_NO_MBUF] - no_mbuf,
+			 2 * ST_BURST);
+
+	/* Five back, fewer than a burst: five copies. */
+	nb_taken -= 5;
+	rte_mempool_put_bulk(t.clone_pool, taken + nb_taken, 5);
+	copies = ms->packets;
+	no_mbuf = ms->dropped[ST_DROP_NO_MBUF];
+	client_burst(8, 200);
+	assert_int_equal(ms->packets - copies, 5);
+	assert_int_equal(ms->dropped[ST_DROP_NO_MBUF] - no_mbuf, 3);
+
+	/* All back: every packet copied again. */
+	rte_mempool_put_bulk(t.clone_pool, taken, nb_taken);
+	take_sent(SHADOW);
+	copies = ms->packets;
+	client_burst(ST_BURST, 300);
+	assert_int_equal(ms->packets - copies, ST_BURST);
+	assert_int_equal(take_sent(SHADOW), ST_BURST);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lone_packet_leaves_in_its_iteration),
 		cmocka_unit_test(test_both_sides_in_one_iteration),
+		cmocka_unit_test(
+			test_copies_fail_only_once_the_clone_pool_is_empty),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
