@@ -127,8 +127,9 @@ route_stats_index(const struct st_policy *policy, const struct st_flow *flow)
 		       ST_ROUTE_STATS_DEFAULT;
 }
 
-/* Copy a packet to @p mirrors and count it for the flow and its route. */
-static void
+/* Copy a packet to @p mirrors and count it for the flow and its route.
+ * send_due() is its only caller, once a burst for all its copies. */
+static inline void
 mirror_out(struct st_verdict *v, const struct st_policy *policy,
 	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors,
 	   uint32_t flow_hash)
@@ -148,8 +149,9 @@ mirror_out(struct st_verdict *v, const struct st_policy *policy,
 	st_mirror_send(v->mirror, m, mirrors, flow_hash);
 }
 
-/* Copy what follow_verdict() decided, in the order it did. */
-static void
+/* Copy what queue_copy() was given, in the order it was. Out of line, so
+ * that perf/profile counts every copy's cost in it. */
+static __rte_noinline void
 send_due(struct st_verdict *v, const struct st_policy *policy)
 {
 	unsigned int i;
@@ -161,15 +163,15 @@ send_due(struct st_verdict *v, const struct st_policy *policy)
 }
 
 /*
- * A packet that starts no request: it follows the flow's verdict, and is
- * copied with the burst's others (send_due()). Whether a packet is copied
- * is a coin its flow tossed: at 10%, a branch on it mispredicted for
- * nearly every copy. Every packet is written to the list instead, and
- * only those copied are counted in it.
+ * Copy @p m to @p mirrors (none: nothing) with the burst's others, at
+ * send_due(). Whether a packet is copied is a coin its flow tossed: at
+ * 10%, a branch on it mispredicted for nearly every copy. Every packet is
+ * written to the list instead, and only those copied are counted in it.
  */
 static inline void
-follow_verdict(struct st_verdict *v, const struct st_policy *policy,
-	       struct st_flow *flow, struct rte_mbuf *m, uint32_t flow_hash)
+queue_copy(struct st_verdict *v, const struct st_policy *policy,
+	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors,
+	   uint32_t flow_hash)
 {
 	struct due *d;
 
@@ -179,8 +181,17 @@ follow_verdict(struct st_verdict *v, const struct st_policy *policy,
 	d->m = m;
 	d->flow = flow;
 	d->flow_hash = flow_hash;
-	d->mirrors = st_policy_mirrors(policy, flow, flow_hash);
-	v->nb_due += d->mirrors != 0;
+	d->mirrors = mirrors;
+	v->nb_due += mirrors != 0;
+}
+
+/* A packet that starts no request: it follows the flow's verdict. */
+static inline void
+follow_verdict(struct st_verdict *v, const struct st_policy *policy,
+	       struct st_flow *flow, struct rte_mbuf *m, uint32_t flow_hash)
+{
+	queue_copy(v, policy, flow, m,
+		   st_policy_mirrors(policy, flow, flow_hash), flow_hash);
 }
 
 /*
@@ -286,9 +297,9 @@ head_finish(struct st_verdict *v, const struct st_policy *policy,
 		flow->next_request_dir = 0;
 	mirrors = st_policy_mirrors(policy, flow, h->flow_hash);
 	for (i = 0; i < h->nb_held; i++)
-		if (mirrors != 0)
-			mirror_out(v, policy, flow, h->held[i], mirrors,
-				   h->flow_hash);
+		queue_copy(v, policy, flow, h->held[i], mirrors, h->flow_hash);
+	/* Sent before the references are dropped. */
+	send_due(v, policy);
 	drop_held(h);
 	flow->head = 0;
 
@@ -513,9 +524,7 @@ head_continue(struct st_verdict *v, const struct st_policy *policy,
 		mirrors = scan_requests(v, policy, flow, m, info, flow_hash,
 					now_tsc, seq, off, false, &held,
 					&found);
-		if ((mirrors & ~sent) != 0)
-			mirror_out(v, policy, flow, m, mirrors & ~sent,
-				   flow_hash);
+		queue_copy(v, policy, flow, m, mirrors & ~sent, flow_hash);
 	}
 }
 
@@ -547,8 +556,7 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 	/* Bytes before the first request start belong to the one before. */
 	if (off > 0 || found == 0)
 		mirrors |= st_policy_mirrors(policy, flow, flow_hash);
-	if (mirrors != 0)
-		mirror_out(v, policy, flow, m, mirrors, flow_hash);
+	queue_copy(v, policy, flow, m, mirrors, flow_hash);
 }
 
 /*

@@ -47,9 +47,8 @@ void st_verdict_free(struct st_verdict *v);
 
 /**
  * Send the copies one packet deserves: with its burst's, at
- * st_verdict_send() (most packets); at once (a packet that starts a
- * request); or once its head is decided (a segment of a split request
- * head). The caller still owns @p m and forwards it after
+ * st_verdict_send(), or, for a segment of a split request head, once the
+ * head is decided. The caller still owns @p m and forwards it after
  * st_verdict_send(), unmodified.
  *
  * @param flow       the packet's flow, or NULL when the flow table had no
