@@ -39,7 +39,7 @@ struct head {
 	uint8_t *buf;
 };
 
-/* Copies follow_verdict() decided on, for send_due(): a burst's. */
+/* Copies queue_copy() was given, for send_due(): a burst's. */
 #define DUE_MAX 32
 
 struct due {
@@ -617,6 +617,8 @@ finish_heads(struct st_verdict *v, const struct st_policy *policy,
 {
 	unsigned int i = 0;
 
+	/* Copies queued before a head is decided are counted for the route
+	 * their flow had, as in st_verdict_packet(). */
 	send_due(v, policy);
 	while (i < v->nb_used) {
 		uint16_t slot = v->used_slot[i];
