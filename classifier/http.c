@@ -7,6 +7,12 @@
 
 #include "st_compiler.h"
 
+/* ST_HTTP_NO_SIMD: the portable path, for its test on x86-64. */
+#if defined(__SSE2__) && !defined(ST_HTTP_NO_SIMD)
+#define HTTP_SSE2
+#include <emmintrin.h>
+#endif
+
 static inline bool
 is_ows(uint8_t c)
 {
@@ -174,13 +180,115 @@ st_http_head_next(struct st_http_head *h, struct st_http_line *line)
 	return read_line(h, line);
 }
 
+/* Bit i set when p[i] is an LF, for the 64 bytes at p. */
+static inline uint64_t
+lf_mask64(const uint8_t *p)
+{
+#if defined(HTTP_SSE2)
+	const __m128i lf = _mm_set1_epi8('\n');
+#define LF_BITS(i) ((uint64_t)(uint16_t)_mm_movemask_epi8(_mm_cmpeq_epi8( \
+		_mm_loadu_si128((const __m128i *)(p + (i))), lf)) << (i))
+
+	return LF_BITS(0) | LF_BITS(16) | LF_BITS(32) | LF_BITS(48);
+#undef LF_BITS
+#else
+	uint64_t mask = 0;
+	unsigned int i;
+
+	for (i = 0; i < 64; i++)
+		mask |= (uint64_t)(p[i] == '\n') << i;
+	return mask;
+#endif
+}
+
+/* What the first byte of a line can make of it, for
+ * st_http_head_finish(): the empty line, and the names that can frame. */
+enum {
+	START_END = 1,		/* LF, or a CR that may be CR LF */
+	START_FRAMES = 2,	/* C or T, in either case */
+};
+
+static const uint8_t line_start_kind[256] = {
+	['\n'] = START_END, ['\r'] = START_END,
+	['C'] = START_FRAMES, ['c'] = START_FRAMES,
+	['T'] = START_FRAMES, ['t'] = START_FRAMES,
+};
+
+/*
+ * Reading every line with read_line() costs a memchr() call and a
+ * mispredicted exit per line, and the head's end and its framing need
+ * only a few lines: the empty one and those starting with C or T. So the
+ * lines are found 64 bytes at a time from an LF mask, and only those few
+ * are read; the request line and the line after a Content-Length (which
+ * a fold could continue) go through read_line().
+ */
 void
 st_http_head_finish(struct st_http_head *h)
 {
 	struct st_http_line line;
+	const uint8_t *p, *end = h->end;
+	uint8_t tail[64];
 
-	while (read_line(h, &line))
-		;
+	for (;;) {
+		uint64_t starts;
+		uint8_t wanted;
+
+		while (h->next == h->start || h->after_length)
+			if (!read_line(h, &line))
+				return;
+		/* h->next starts a line after an LF: p[-1] is that LF. */
+		p = h->next;
+		if (p == end)
+			return;
+		wanted = START_END | (h->body_len >= 0 ? START_FRAMES : 0);
+		for (;;) {
+			/* Bit i: p[i - 1] is an LF, so a line starts at p[i]. */
+			if (end - p >= 64) {
+				starts = lf_mask64(p - 1);
+			} else if (end - h->start > 64) {
+				/* Loads must not pass the end: the last 64
+				 * bytes, without the lines already read. */
+				const uint8_t *last = end - 64;
+
+				starts = lf_mask64(last - 1) &
+					 (~UINT64_C(0) << (p - last));
+				p = last;
+			} else {
+				/* A short head, copied: the padding holds no
+				 * LF. */
+				memset(tail, 0, sizeof(tail));
+				memcpy(tail, p - 1, end - p + 1);
+				starts = lf_mask64(tail) &
+					 ((UINT64_C(1) << (end - p)) - 1);
+			}
+			for (; starts != 0; starts &= starts - 1) {
+				const uint8_t *q = p + __builtin_ctzll(starts);
+
+				if (likely(!(line_start_kind[*q] & wanted)))
+					continue;
+				if (*q == '\n' ||
+				    (*q == '\r' && q + 1 < end && q[1] == '\n')) {
+					h->len = (uint32_t)(q + (*q == '\r') + 1 -
+							    h->start);
+					h->next = end;
+					return;
+				}
+				if (*q == '\r')
+					continue;	/* CR then a byte: a line */
+				h->next = q;
+				if (!read_line(h, &line))
+					return;
+				break;
+			}
+			if (starts != 0)
+				break;	/* a line was read: on after it */
+			if (end - p <= 64) {
+				h->next = end;
+				return;
+			}
+			p += 64;
+		}
+	}
 }
 
 /* A whole head read at once, for callers that want one answer. */

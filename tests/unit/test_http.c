@@ -555,6 +555,50 @@ test_random_bytes(void **state)
 	}
 }
 
+/* Heads of many lines, from parts chosen to frame, fold, end or cut a
+ * head, long enough for st_http_head_finish() to look at 64 bytes at a
+ * time: the same results however many lines were read one by one, and
+ * no over-read (exact copies, under ASan). */
+static void
+test_random_long_heads(void **state)
+{
+	static const char *const parts[] = {
+		"GET / HTTP/1.1\r\n", "POST /a HTTP/1.1\n", "Host: x\r\n",
+		"Content-Length: 12\r\n", "content-length:12\n",
+		"Content-Length: 7\r\n", "Content-Length : 3\r\n",
+		"Transfer-Encoding: chunked\r\n", "tE: x\n",
+		" folded\r\n", "\tfolded\n", "Cookie: a=b\r\n",
+		"Connection: keep-alive\r\n", "\r\n", "\n", "\r", "\rX\r\n",
+		"\r\r\n", "Accept: */*\r\n",
+		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101\r\n",
+		"X-Request-Id: 0123456789abcdef0123456789abcdef\r\n",
+		"Cookie: session=0123456789abcdef0123456789abcdef0123456789"
+		"abcdef0123456789abcdef\r\n",
+		"C", "T", "t", "\n\n",
+	};
+	char buf[1024];
+	unsigned int seed = 7, i;
+
+	(void)state;
+	for (i = 0; i < 3000; i++) {
+		unsigned int nb = 1 + rand_r(&seed) % 24;
+		size_t len = 0;
+
+		while (nb-- > 0) {
+			const char *part = parts[rand_r(&seed) %
+						 (sizeof(parts) / sizeof(parts[0]))];
+			size_t n = strlen(part);
+
+			if (len + n >= sizeof(buf))
+				break;
+			memcpy(buf + len, part, n);
+			len += n;
+		}
+		buf[len] = '\0';
+		read_head(buf);
+	}
+}
+
 int
 main(void)
 {
@@ -570,6 +614,7 @@ main(void)
 		cmocka_unit_test(test_reader_cut),
 		cmocka_unit_test(test_reader_framing),
 		cmocka_unit_test(test_random_bytes),
+		cmocka_unit_test(test_random_long_heads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
