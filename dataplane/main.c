@@ -10,9 +10,11 @@
  *   shadowtap --check-config FILE
  *   shadowtap --help | --version
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -635,6 +637,33 @@ check_config(const char *path)
 	return ret == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }
 
+/* EAL's runtime directory of this process (/var/run/dpdk/PREFIX as
+ * root), removed at exit. */
+static char runtime_dir[PATH_MAX];
+
+/*
+ * Its files (config, memory maps: some 13 MB with --no-huge) serve
+ * secondary processes while this one runs and nothing once it is gone,
+ * yet EAL leaves them. Where /var/run is a disk, not tmpfs, runs with
+ * prefixes of their own (every test's) filled it. Registered with atexit()
+ * once EAL has started, so that rte_exit() removes them too; never before,
+ * as a run refused for a prefix in use must not remove the running one's.
+ */
+static void
+remove_runtime_dir(void)
+{
+	struct dirent *e;
+	DIR *d = opendir(runtime_dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(runtime_dir);
+}
+
 /*
  * What shadowtap answers alone on its command line, without EAL (no
  * hugepages, devices or EAL files, nor root): --check-config FILE, --help
@@ -692,6 +721,9 @@ main(int argc, char **argv)
 			 rte_strerror(rte_errno));
 	argc -= ret;
 	argv += ret;
+	if (snprintf(runtime_dir, sizeof(runtime_dir), "%s",
+		     rte_eal_get_runtime_dir()) < (int)sizeof(runtime_dir))
+		atexit(remove_runtime_dir);
 	if (parse_options(argc, argv, &opt) != 0)
 		rte_exit(EXIT_FAILURE, "bad arguments\n");
 	pdump = start_capture_points();

@@ -19,6 +19,7 @@ import pty
 import pwd
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,8 +146,9 @@ class Appliance:
         # net_null0 generates frames; net_null4 is free for a changed port.
         vdevs = ["--vdev=net_null0"] + [f"--vdev=net_null{i},no-rx=1"
                                         for i in range(1, 5)]
+        self.prefix = f"st_ctl_{os.getpid()}_{next(_run_ids)}"
         cmd = [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
-               f"--file-prefix=st_ctl_{os.getpid()}_{next(_run_ids)}",
+               f"--file-prefix={self.prefix}",
                f"--lcores=0@0,1@{1 % cpus}", "--log-level=lib.eal:error",
                *vdevs, "--", "--config", self.config, "--socket", self.socket,
                "--stats-file", self.stats_file]
@@ -204,8 +206,14 @@ class Appliance:
             with open(self.stats_file) as f:
                 stats = json.load(f)
         output = self.output()
-        self.tmp.cleanup()
+        self.cleanup()
         return code, output, stats
+
+    def cleanup(self):
+        """Its files, and EAL's runtime files, which shadowtap removes at
+        exit but not when killed."""
+        self.tmp.cleanup()
+        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
 
 
 class ApplianceTest(unittest.TestCase):

@@ -172,8 +172,8 @@ class Appliance(ControlledAppliance):
         self.log = os.path.join(self.dir, "shadowtap.log")
         self.write_config(config)
         cpus = os.cpu_count() or 1
-        prefix = prefix or f"stf_{os.getpid()}_{next(_run_ids)}"
-        cmd = [shadowtap_binary(), *memory, "--no-pci", f"--file-prefix={prefix}",
+        self.prefix = prefix or f"stf_{os.getpid()}_{next(_run_ids)}"
+        cmd = [shadowtap_binary(), *memory, "--no-pci", f"--file-prefix={self.prefix}",
                f"--lcores=0@0,1@{1 % cpus}", "--log-level=lib.eal:error",
                "--log-level=pmd.net.tap:error", "--log-level=pmd.net.memif:error",
                *[f"--vdev={v}" for v in vdevs],
@@ -211,7 +211,7 @@ class Appliance(ControlledAppliance):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        self.tmp.cleanup()
+        self.cleanup()
 
 
 def rx_total(s):
@@ -537,8 +537,9 @@ class ShadowFaults(FaultTest):
     def start_peer(self, sock):
         """dpdk-testpmd reading the memif shadow (its stdin kept open, or it
         stops at once); on CPU 0, away from the worker."""
+        prefix = f"stf_peer_{os.getpid()}_{next(_run_ids)}"
         cmd = ["dpdk-testpmd", "--no-huge", "--no-pci", "-m", "256",
-               f"--file-prefix=stf_peer_{os.getpid()}_{next(_run_ids)}",
+               f"--file-prefix={prefix}",
                "--lcores=0@0,1@0", "--log-level=lib.eal:error",
                f"--vdev=net_memif0,role=client,socket={sock}",
                "--", "--forward-mode=rxonly", "--total-num-mbufs=2048", "--txq=0"]
@@ -546,6 +547,9 @@ class ShadowFaults(FaultTest):
         peer = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=log,
                                 stderr=subprocess.STDOUT)
         log.close()
+        # Killed, testpmd leaves EAL's runtime files (13 MB or so):
+        # removed once it is (cleanups run last first).
+        self.addCleanup(shutil.rmtree, f"/var/run/dpdk/{prefix}", True)
         self.addCleanup(self.stop_peer, peer)
         return peer
 
