@@ -285,6 +285,57 @@ def by_name(items):
     return {item["name"]: item for item in items}
 
 
+class RuntimeFiles(unittest.TestCase):
+    """EAL's runtime directory (/var/run/dpdk/PREFIX): there while the
+    appliance runs, for the capture tools; gone once it exits, however it
+    exits after start-up; never another running appliance's."""
+
+    @staticmethod
+    def runtime_dir(prefix):
+        return f"/var/run/dpdk/{prefix}"
+
+    def test_removed_on_sigterm(self):
+        app = Appliance()
+        try:
+            path = self.runtime_dir(app.prefix)
+            self.assertTrue(os.path.exists(os.path.join(path, "config")), path)
+            app.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(app.proc.wait(timeout=60), 0, app.output())
+            self.assertFalse(os.path.exists(path), os.listdir(path) if
+                             os.path.isdir(path) else path)
+        finally:
+            app.stop()
+
+    def run_appliance(self, prefix, config_path):
+        return subprocess.run(
+            [shadowtap_binary(), "--no-huge", "--no-pci", "-m", "512",
+             f"--file-prefix={prefix}", "--lcores=0@0,1@0",
+             "--log-level=lib.eal:error", "--vdev=net_null0",
+             "--vdev=net_null1", "--", "--config", config_path],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=START_TIMEOUT_S)
+
+    def test_removed_after_a_start_up_error(self):
+        prefix = f"st_ctl_{os.getpid()}_{next(_run_ids)}"
+        with tempfile.TemporaryDirectory(prefix="st_ctl_") as tmp:
+            p = self.run_appliance(prefix, os.path.join(tmp, "missing.yaml"))
+        self.assertEqual(p.returncode, 1, p.stdout)
+        self.assertIn("missing.yaml", p.stdout)
+        self.assertFalse(os.path.exists(self.runtime_dir(prefix)))
+
+    def test_a_running_appliances_files_are_kept(self):
+        app = Appliance()
+        try:
+            p = self.run_appliance(app.prefix, app.config)
+            self.assertNotEqual(p.returncode, 0, p.stdout)
+            self.assertTrue(os.path.exists(
+                os.path.join(self.runtime_dir(app.prefix), "config")))
+            self.assertIsNone(app.proc.poll(), app.output())
+            self.assertTrue(app.call({"command": "version"})["ok"])
+        finally:
+            app.stop()
+
+
 class Commands(ApplianceTest):
     """Every command of the table with good arguments, on raw JSON lines."""
 
