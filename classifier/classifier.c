@@ -92,6 +92,9 @@ struct literal {
 	uint8_t bit;
 	uint8_t anchors;	/* LITERAL_START | LITERAL_END */
 	bool caseless;		/* then text is lower-case */
+	/* A case-sensitive prefix of at most 8 bytes: on a value of 8 bytes
+	 * or more, the masked compare of head alone decides. */
+	bool word_prefix;
 	uint16_t len;
 	/* Its first 8 bytes as a word, and the mask of those it has: one
 	 * compare tells most values apart without a memcmp() call. */
@@ -554,6 +557,8 @@ parse_literal(const char *re, bool caseless, struct literal *l)
 	memcpy(&l->head, bytes, sizeof(bytes));
 	memset(bytes, 0xff, n);
 	memcpy(&l->head_mask, bytes, sizeof(bytes));
+	l->word_prefix = l->anchors == LITERAL_START && !caseless &&
+			 l->len <= sizeof(bytes);
 	return !(caseless && l->anchors == 0 && l->len > 0);
 }
 
@@ -951,6 +956,7 @@ put_field(const struct st_classifier *c, struct st_classifier_scratch *s,
 	  size_t v_len)
 {
 	const struct literal *l;
+	uint64_t word = 0;
 	unsigned int i;
 
 	if (f->scanned || unlikely(prefix != 0)) {
@@ -964,11 +970,20 @@ put_field(const struct st_classifier *c, struct st_classifier_scratch *s,
 			v_len++;
 		}
 	}
+	if (v_len >= sizeof(word))
+		memcpy(&word, v, sizeof(word));
 	for (i = f->literals; i != 0; i = l->next) {
+		bool wanted, holds;
+
 		l = &c->literals[i - 1];
-		if (((s->wanted >> l->route) & 1) &&
-		    literal_holds(l, v, v_len))
-			s->seen[l->route] |= l->bit;
+		wanted = (s->wanted >> l->route) & 1;
+		/* Which routes' paths hold is the traffic's: set the bit
+		 * without a branch on it, which would mispredict. */
+		if (l->word_prefix && v_len >= sizeof(word))
+			holds = ((word ^ l->head) & l->head_mask) == 0;
+		else
+			holds = wanted && literal_holds(l, v, v_len);
+		s->seen[l->route] |= l->bit & -(uint8_t)(wanted & holds);
 	}
 }
 

@@ -1166,6 +1166,8 @@ test_literals_as_regexes(void **state)
 	static const char *const paths[] = {
 		NULL, "^/api/", "^/api/v1$", "/v1", "v1$", "^/", "$", "^$",
 		"^/a\\.b", "\\?q=1", "\\A/api", "/x\\z", "^/a\\$b", "^/A",
+		/* Past 8 bytes, on a target whose first 8 are the same. */
+		"^/api/v1/users",
 	};
 	static const char *const hosts[] = {
 		NULL, "^api\\.example\\.com$", "^API\\.Example", "\\.COM$",
@@ -1180,7 +1182,7 @@ test_literals_as_regexes(void **state)
 		"/api/v1", "/api/v1?q=1", "/a.b/x", "/a$b", "/Api/", "",
 		"http://API.example.com/api/v1", "http://evil?q=1",
 		"https://u:p@api.example.com:8080", "api.example.com:443",
-		"/x", "/a/v1",
+		"/x", "/a/v1", "/api/v1/users/7", "/api/v1/orders",
 	};
 	static const char *const lines[] = {
 		"Host: api.example.com\r\n", "Host: API.EXAMPLE.COM:80\r\n",
