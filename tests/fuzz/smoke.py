@@ -6,6 +6,7 @@ it still runs, from what SEEDER wrote or from nothing, and says so.
     smoke.py FUZZER [SECONDS [SEEDER]]
 """
 
+import argparse
 import os
 import subprocess
 import sys
@@ -16,9 +17,14 @@ SKIPPED = 77
 
 
 def main():
-    fuzzer = sys.argv[1]
-    seconds = sys.argv[2] if len(sys.argv) > 2 else "20"
-    seeder = sys.argv[3] if len(sys.argv) > 3 else os.path.join(HERE, "make_seeds.py")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("fuzzer", help="a libFuzzer binary")
+    ap.add_argument("seconds", nargs="?", default="20", help="default 20")
+    ap.add_argument("seeder", nargs="?", default=os.path.join(HERE, "make_seeds.py"),
+                    help="writes seeds into the directory it is given "
+                    "(default make_seeds.py)")
+    args = ap.parse_args()
+    fuzzer, seconds, seeder = args.fuzzer, args.seconds, args.seeder
     with tempfile.TemporaryDirectory(prefix="st_fuzz_") as tmp:
         seeds, found = os.path.join(tmp, "seeds"), os.path.join(tmp, "found")
         os.makedirs(seeds)
