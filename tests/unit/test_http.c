@@ -572,8 +572,8 @@ test_random_long_heads(void **state)
 		"\r\r\n", "Accept: */*\r\n",
 		"User-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101\r\n",
 		"X-Request-Id: 0123456789abcdef0123456789abcdef\r\n",
-		"Cookie: session=0123456789abcdef0123456789abcdef0123456789"
-		"abcdef0123456789abcdef\r\n",
+		("Cookie: session=0123456789abcdef0123456789abcdef0123456789"
+		 "abcdef0123456789abcdef\r\n"),
 		"C", "T", "t", "\n\n",
 	};
 	char buf[1024];
