@@ -43,6 +43,15 @@ class Result:
         return [f for queue in self.mirrors[name] for f in queue]
 
 
+def eal_runtime_dir(prefix):
+    """EAL's runtime directory for a --file-prefix: /var/run/dpdk/PREFIX as
+    root, else under $XDG_RUNTIME_DIR (as EAL and dpdk-telemetry.py place
+    it)."""
+    base = "/var/run/dpdk" if os.getuid() == 0 else \
+        os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
+    return os.path.join(base, prefix)
+
+
 def shadowtap_binary():
     """The binary under test: $SHADOWTAP, else the default build's."""
     here = os.path.dirname(os.path.abspath(__file__))

@@ -28,7 +28,7 @@ import threading
 import time
 import unittest
 
-from shadowtap_run import shadowtap_binary
+from shadowtap_run import eal_runtime_dir, shadowtap_binary
 
 TIMEOUT_S = 10          # no reply within this is a hang
 START_TIMEOUT_S = 120   # sanitizer builds start slowly
@@ -213,7 +213,7 @@ class Appliance:
         """Its files, and EAL's runtime files, which shadowtap removes at
         exit but not when killed."""
         self.tmp.cleanup()
-        shutil.rmtree(f"/var/run/dpdk/{self.prefix}", ignore_errors=True)
+        shutil.rmtree(eal_runtime_dir(self.prefix), ignore_errors=True)
 
 
 class ApplianceTest(unittest.TestCase):
@@ -290,14 +290,10 @@ class RuntimeFiles(unittest.TestCase):
     appliance runs, for the capture tools; gone once it exits, however it
     exits after start-up; never another running appliance's."""
 
-    @staticmethod
-    def runtime_dir(prefix):
-        return f"/var/run/dpdk/{prefix}"
-
     def test_removed_on_sigterm(self):
         app = Appliance()
         try:
-            path = self.runtime_dir(app.prefix)
+            path = eal_runtime_dir(app.prefix)
             self.assertTrue(os.path.exists(os.path.join(path, "config")), path)
             app.proc.send_signal(signal.SIGTERM)
             self.assertEqual(app.proc.wait(timeout=60), 0, app.output())
@@ -321,7 +317,7 @@ class RuntimeFiles(unittest.TestCase):
             p = self.run_appliance(prefix, os.path.join(tmp, "missing.yaml"))
         self.assertEqual(p.returncode, 1, p.stdout)
         self.assertIn("missing.yaml", p.stdout)
-        self.assertFalse(os.path.exists(self.runtime_dir(prefix)))
+        self.assertFalse(os.path.exists(eal_runtime_dir(prefix)))
 
     def test_a_running_appliances_files_are_kept(self):
         app = Appliance()
@@ -329,7 +325,7 @@ class RuntimeFiles(unittest.TestCase):
             p = self.run_appliance(app.prefix, app.config)
             self.assertNotEqual(p.returncode, 0, p.stdout)
             self.assertTrue(os.path.exists(
-                os.path.join(self.runtime_dir(app.prefix), "config")))
+                os.path.join(eal_runtime_dir(app.prefix), "config")))
             self.assertIsNone(app.proc.poll(), app.output())
             self.assertTrue(app.call({"command": "version"})["ok"])
         finally:

@@ -54,6 +54,7 @@ import unittest
 
 from pcaplib import (check_two_way_union, ethernet, ipv4, read_pcap, udp,
                      write_pcap)
+from shadowtap_run import eal_runtime_dir
 from test_faults import Appliance as FaultAppliance
 
 TOOLS = ("dpdk-dumpcap", "dpdk-pdump", "dpdk-proc-info", "tshark", "ip")
@@ -179,7 +180,7 @@ def remove_eal_files(prefix):
     for mount in mounts:
         for path in glob.glob(os.path.join(mount, f"{prefix}map_*")):
             os.unlink(path)
-    shutil.rmtree(f"/run/dpdk/{prefix}", ignore_errors=True)
+    shutil.rmtree(eal_runtime_dir(prefix), ignore_errors=True)
 
 
 def frame(side, seq, dport):

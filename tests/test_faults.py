@@ -41,7 +41,7 @@ import time
 import unittest
 
 from pcaplib import ethernet, ipv4, udp
-from shadowtap_run import shadowtap_binary
+from shadowtap_run import eal_runtime_dir, shadowtap_binary
 from test_control import Appliance as ControlledAppliance
 
 TIMEOUT_S = 30          # for a counter to say what is expected
@@ -549,7 +549,7 @@ class ShadowFaults(FaultTest):
         log.close()
         # Killed, testpmd leaves EAL's runtime files (13 MB or so):
         # removed once it is (cleanups run last first).
-        self.addCleanup(shutil.rmtree, f"/var/run/dpdk/{prefix}", True)
+        self.addCleanup(shutil.rmtree, eal_runtime_dir(prefix), True)
         self.addCleanup(self.stop_peer, peer)
         return peer
 

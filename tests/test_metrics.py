@@ -35,7 +35,7 @@ import urllib.request
 
 from gen_traffic import generate
 from pcaplib import read_pcap_records, write_pcap
-from shadowtap_run import shadowtap_binary
+from shadowtap_run import eal_runtime_dir, shadowtap_binary
 from test_compare import SLOW_MS, Server, build_capture, config, plan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -178,10 +178,9 @@ def check_histograms(types, samples):
 
 def telemetry_socket(prefix):
     """Where DPDK puts the telemetry socket of the file prefix, as
-    dpdk-telemetry.py looks for it."""
-    base = "/var/run/dpdk" if os.getuid() == 0 else \
-        os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/tmp"), "dpdk")
-    return os.path.join(base, prefix, "dpdk_telemetry.v2"), os.path.join(base, prefix)
+    dpdk-telemetry.py looks for it, and the directory it is in."""
+    runtime_dir = eal_runtime_dir(prefix)
+    return os.path.join(runtime_dir, "dpdk_telemetry.v2"), runtime_dir
 
 
 def telemetry(path, command):
