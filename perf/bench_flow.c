@@ -125,8 +125,10 @@ int
 main(int argc, char **argv)
 {
 	char prefix[64];
+	/* --no-shconf: no runtime files left behind, one set per run. */
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "-m", "1024",
-			prefix, "--log-level=lib.eal:error", NULL };
+			prefix, "--log-level=lib.eal:error", "--no-shconf",
+			NULL };
 	uint32_t flows = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 0) : 2000;
 	uint32_t size = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 65536;
 	struct st_flow_table *t;
