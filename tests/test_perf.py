@@ -15,7 +15,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHADOWTAP_CASES = ["http/shadowtap-0%", "http/shadowtap-10%",
+SHADOWTAP_CASES = ["http/shadowtap-bypass", "http/shadowtap-flows",
+                   "http/shadowtap-0%", "http/shadowtap-10%",
                    "http/shadowtap-100%", "small/shadowtap-0%",
                    "small/shadowtap-0%-any-port"]
 # On real captures, when ../shared/pcaps/suricata-verify is there.
@@ -164,6 +165,34 @@ def main():
           1e-3 * max(1, abs(copy)),
           "copy path %r, expected %r" % (
               targets["http/shadowtap-100%"]["measured"], copy))
+    # The stages: -bypass passes every frame without a flow, -flows looks
+    # every one up (and copies none), and each stage is the difference of
+    # two cases' own cycles, adding up to the 10% case's.
+    check(abs(cases["http/shadowtap-bypass"]["bypassed_share"] - 1) < 1e-3,
+          "http -bypass: %r of the frames bypassed" %
+          cases["http/shadowtap-bypass"]["bypassed_share"])
+    flows = cases["http/shadowtap-flows"]
+    check(flows["bypassed_share"] == 0 and flows["mirrored_share"] == 0 and
+          flows["flows_in_table"] > 0,
+          "http -flows: bypassed %r, mirrored %r, %r flows" % (
+              flows["bypassed_share"], flows["mirrored_share"],
+              flows["flows_in_table"]))
+    check(sorted(r["stages"]) == ["baseline", "shadowtap"],
+          "stages for %r" % sorted(r["stages"]))
+    for program, rows in r["stages"].items():
+        check([x["stage"] for x in rows] ==
+              ["parse and forward", "flow table and verdicts",
+               "requests read and classified", "copies at 10%"],
+              "%s stages: %r" % (program, rows))
+        total = sum(x["own_cycles"] for x in rows)
+        own10 = cases["http/%s-10%%" % program]["own_cycles_per_packet"]
+        # The rounds' figures are rounded to 0.1 cycle.
+        check(abs(total - own10) < 0.5,
+              "%s stages add up to %r, the 10%% case's own cycles are %r" %
+              (program, total, own10))
+        check(rows[0]["own_cycles"] == cases["http/%s-bypass" % program][
+            "own_cycles_rounds"][0], "%s: first stage %r" % (program,
+                                                              rows[0]))
     sc = r["scaling"]
     check(number(sc["ratio"]) if sc["measured"] else
           sc["note"].startswith("not measured: "), "scaling: %r" % sc)
