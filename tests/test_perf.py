@@ -167,7 +167,8 @@ def main():
               targets["http/shadowtap-100%"]["measured"], copy))
     # The stages: -bypass passes every frame without a flow, -flows looks
     # every one up (and copies none), and each stage is the difference of
-    # two cases' own cycles, adding up to the 10% case's.
+    # two cases' own cycles, adding up to the 10% case's in a round (one
+    # round here, so in their medians too).
     check(abs(cases["http/shadowtap-bypass"]["bypassed_share"] - 1) < 1e-3,
           "http -bypass: %r of the frames bypassed" %
           cases["http/shadowtap-bypass"]["bypassed_share"])
