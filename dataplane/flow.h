@@ -127,23 +127,27 @@ st_sample_mask(const struct st_sample_policy *policy, uint32_t flow_hash)
 
 /* What a worker remembers about one flow: 24 bytes, beside its key in one
  * 64-byte slot of the table (a packet touches its flow's line, and its
- * bucket's). */
+ * bucket's). The flags a packet rarely changes share a byte, so that the
+ * verdict fits. */
 struct st_flow {
 	uint64_t last_seen_tsc;
 	uint32_t next_request_seq;	/* where its next request starts */
 	uint8_t next_request_dir;	/* 0: unknown; else 1 + ST_PKT_SWAPPED
 					 * of the requests' direction */
 	uint8_t mirrored;	/* mirror sessions that got a copy (bit mask) */
-	uint8_t fin_seen;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
-	uint8_t closing;	/* RST or FIN both ways: expire soon */
 	uint8_t seen;		/* ST_FLOW_SEEN_* since it (re)opened */
+	uint8_t fin_seen : 2;	/* bit 0: "lo" endpoint sent FIN, bit 1: "hi" */
+	uint8_t closing : 1;	/* RST or FIN both ways: expire soon */
+	uint8_t write : 1;	/* its last request was a write */
+	uint8_t selected : 1;	/* its last request selected it for a mirror */
 	uint8_t route;		/* what its last request matched (policy.h) */
 	uint8_t routes_generation;	/* of the route table it refers to */
-	uint8_t write;		/* its last request was a write */
-	uint8_t selected;	/* its last request selected it for a mirror */
 	uint8_t probe;		/* the table's: its slot's bucket less its
 				 * home bucket */
+	uint8_t verdict;	/* the mirrors it goes to (policy.h) ... */
 	uint16_t head;		/* 1 + index of a pending request head, or 0 */
+	uint16_t verdict_generation;	/* ... under the policy of this
+					 * generation; 0: none yet */
 };
 
 _Static_assert(sizeof(struct st_flow) == 24, "a flow entry is 24 bytes");

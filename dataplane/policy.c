@@ -84,6 +84,13 @@ st_policy_create(const struct st_config *cfg, uint32_t mirrors_enabled,
 		}
 	}
 	p->routes_generation = p->compiled->generation;
+	/* Flows keep verdicts with the number of the policy that decided
+	 * them: the policy that follows a running one must have another.
+	 * After 65535 changes numbers come round again, and only a flow
+	 * unseen through exactly that many (within its idle timeout) would
+	 * keep its old verdict, until its next request. */
+	p->generation = previous != NULL && previous->generation != UINT16_MAX ?
+				(uint16_t)(previous->generation + 1) : 1;
 	p->http = cfg->nb_routes > 0;
 	p->max_head_bytes = cfg->http.max_head_bytes;
 	p->mirrors_enabled = mirrors_enabled;

@@ -8,8 +8,10 @@
  * swapped in by pointer while they run (see runtime.h).
  *
  * A flow's verdict depends on what its last request start said (its
- * "route" in struct st_flow) and on its hash, and is recomputed for every
- * packet: a new percent applies at once to flows already open.
+ * "route" in struct st_flow) and on its hash. It is kept in the flow with
+ * the policy's generation, and decided again when either changed: a new
+ * percent applies at once to flows already open, and the packets between
+ * two of a flow's requests (most packets) read their flow only.
  */
 
 #include <stdbool.h>
@@ -36,6 +38,7 @@ struct st_policy {
 	 * shadowtap samples flows without looking at HTTP. */
 	bool http;
 	uint8_t routes_generation;	/* changes when the route table does */
+	uint16_t generation;	/* changes with every policy; never 0 */
 	uint32_t max_head_bytes;
 	uint32_t mirrors_enabled;	/* bit i: mirror i is on */
 	unsigned int nb_routes;
@@ -92,13 +95,15 @@ struct st_classifier_scratch *st_policy_scratch(const struct st_policy *p,
 						unsigned int worker);
 
 /**
- * The mirrors a packet of @p flow goes to now.
+ * Decide the mirrors a packet of @p flow goes to now, and keep them in the
+ * flow as its verdict: after what decides it changed (its route, or
+ * whether it writes).
  *
  * @param flow_hash  st_flow_hash() of the flow
  */
 static inline uint32_t
-st_policy_mirrors(const struct st_policy *p, const struct st_flow *flow,
-		  uint32_t flow_hash)
+st_policy_decide(const struct st_policy *p, struct st_flow *flow,
+		 uint32_t flow_hash)
 {
 	const struct st_policy_route *r;
 	uint32_t mirrors;
@@ -116,7 +121,23 @@ st_policy_mirrors(const struct st_policy *p, const struct st_flow *flow,
 		mirrors = r->mirrors;
 	else
 		mirrors = 0;
-	return mirrors & p->mirrors_enabled;
+	mirrors &= p->mirrors_enabled;
+	flow->verdict = (uint8_t)mirrors;
+	flow->verdict_generation = p->generation;
+	return mirrors;
+}
+
+/**
+ * The mirrors a packet of @p flow goes to now: its verdict, decided again
+ * when the policy is not the one that decided it.
+ */
+static inline uint32_t
+st_policy_mirrors(const struct st_policy *p, struct st_flow *flow,
+		  uint32_t flow_hash)
+{
+	if (likely(flow->verdict_generation == p->generation))
+		return flow->verdict;
+	return st_policy_decide(p, flow, flow_hash);
 }
 
 #endif

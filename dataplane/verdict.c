@@ -220,21 +220,19 @@ classify(struct st_verdict *v, const struct st_policy *policy,
 {
 	int route = st_classifier_route(st_policy_classifier(policy),
 					st_policy_scratch(policy, v->worker));
+	uint8_t next = route >= 0 ? (uint8_t)route : ST_FLOW_ROUTE_DEFAULT;
+	/* A flow is counted when a run of requests of a route starts to
+	 * select it, not for each of them. */
+	bool run_goes_on = flow->selected && flow->route == next;
 	struct st_route_stats *rs;
 
-	flow->route = route >= 0 ? (uint8_t)route : ST_FLOW_ROUTE_DEFAULT;
+	flow->route = next;
 	flow->routes_generation = policy->routes_generation;
 	flow->write = (ST_HTTP_WRITE_METHODS >> method) & 1;
 	rs = &v->stats->route[route_stats_index(policy, flow)];
 	rs->requests++;
-	if (st_policy_mirrors(policy, flow, flow_hash) == 0) {
-		flow->selected = 0;
-	} else if (flow->selected != flow->route + 1) {
-		/* Counted when a run of requests of a route starts to
-		 * select the flow, not for each of them. */
-		flow->selected = (uint8_t)(flow->route + 1);
-		rs->flows++;
-	}
+	flow->selected = st_policy_decide(policy, flow, flow_hash) != 0;
+	rs->flows += flow->selected && !run_goes_on;
 }
 
 static inline uint32_t
