@@ -3,7 +3,9 @@
 sample lands in a row, and the rows say what the cases do. With http.ports
 and no routes matching, the 64-byte frames pass without a flow, so their
 flow hash row stays empty while the HTTP mix's does not, and only the HTTP
-mix has verdicts to work on. No speed is checked."""
+mix has verdicts to work on. --against runs two builds in turn (here the
+same one twice) and their own cycles and difference must follow from the
+rows. No speed is checked."""
 
 import json
 import os
@@ -19,6 +21,42 @@ def check(cond, msg):
     if not cond:
         print("FAIL: " + msg)
         sys.exit(1)
+
+
+def profile(binary, out, cases, *args):
+    run = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "perf", "profile"),
+         "--sampled", "1", "--cases", cases, "--binary", binary,
+         "--timeout", "120", "--json", out, *args],
+        capture_output=True, text=True, timeout=600)
+    print(run.stdout)
+    check(run.returncode == 0, "perf/profile exited %d: %s" % (
+        run.returncode, run.stderr[-2000:]))
+    with open(out) as f:
+        return json.load(f)["cases"]
+
+
+def own(parts):
+    """What --against compares: the rows of shadowtap's own code."""
+    return sum(v for k, v in parts.items()
+               if not k.startswith(("PMDs", "libc", "other")))
+
+
+def check_pairs(paired):
+    check(sorted(paired) == ["small-0%"], "paired cases %r" % paired)
+    p = paired["small-0%"]
+    check(len(p["pairs"]) == 1, "%d pairs, not 1" % len(p["pairs"]))
+    pair = p["pairs"][0]
+    want = [own(pair["against"]["parts"]), own(pair["this"]["parts"])]
+    check(min(want) > 0 and all(abs(a - b) < 1e-6 for a, b in
+                                zip(pair["own"], want)),
+          "own cycles %r, the rows say %r" % (pair["own"], want))
+    check(abs(pair["difference"] - (want[1] - want[0])) < 1e-6 and
+          p["difference_median"] == pair["difference"] and
+          p["lower_in"] == (pair["difference"] < 0),
+          "difference %r, median %r, lower in %r, for own cycles %r" % (
+              pair["difference"], p["difference_median"], p["lower_in"],
+              want))
 
 
 def main():
@@ -38,16 +76,9 @@ def main():
     binary = os.environ.get("SHADOWTAP",
                             os.path.join(ROOT, "build", "shadowtap"))
     try:
-        run = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "perf", "profile"),
-             "--sampled", "1", "--cases", "http-10%,small-0%", "--binary",
-             binary, "--timeout", "120", "--json", out],
-            capture_output=True, text=True, timeout=600)
-        print(run.stdout)
-        check(run.returncode == 0, "perf/profile exited %d: %s" % (
-            run.returncode, run.stderr[-2000:]))
-        with open(out) as f:
-            cases = json.load(f)["cases"]
+        cases = profile(binary, out, "http-10%,small-0%")
+        paired = profile(binary, out, "small-0%", "--against", binary,
+                         "--pairs", "1")
     finally:
         shutil.rmtree(work)
     check(sorted(cases) == ["http-10%", "small-0%"], "cases %r" % cases)
@@ -74,8 +105,9 @@ def main():
     check(http[verdicts] > 5 * small[verdicts],
           "verdicts: %r on the HTTP mix, %r on frames with no flow" % (
               http[verdicts], small[verdicts]))
-    print("perf/profile --sampled: %d cases, every sample in a row" %
-          len(cases))
+    check_pairs(paired)
+    print("perf/profile --sampled: %d cases, every sample in a row; "
+          "--against: a pair that adds up" % len(cases))
 
 
 if __name__ == "__main__":
