@@ -159,17 +159,25 @@ def run(workdir, client_queues, server_queues, mirrors, extra_config="",
                   proc.returncode, proc.stdout)
 
 
-def counter_errors(result, client_rx, server_rx):
-    """Check that the counters add up; returns a list of problems."""
+def counter_errors(result, client_frames, server_frames):
+    """Check that the counters add up, packets and bytes, for the frames
+    each side was given; returns a list of problems."""
     errors = []
     s = result.stats
-    for side, expected in (("client", client_rx), ("server", server_rx)):
+    client_rx, server_rx = len(client_frames), len(server_frames)
+    for side, frames in (("client", client_frames), ("server", server_frames)):
         port = s["ports"][side]
-        if port["rx_packets"] != expected:
-            errors.append(f"{side}: rx_packets {port['rx_packets']} != {expected} sent")
+        if port["rx_packets"] != len(frames):
+            errors.append(f"{side}: rx_packets {port['rx_packets']} != {len(frames)} sent")
         if port["rx_packets"] != port["forwarded_packets"] + port["dropped_packets"]:
             errors.append(f"{side}: rx {port['rx_packets']} != forwarded "
                           f"{port['forwarded_packets']} + dropped {port['dropped_packets']}")
+        sent_bytes = sum(len(f) for f in frames)
+        if port["rx_bytes"] != sent_bytes:
+            errors.append(f"{side}: rx_bytes {port['rx_bytes']} != {sent_bytes} sent")
+        if port["rx_bytes"] != port["forwarded_bytes"] + port["dropped_bytes"]:
+            errors.append(f"{side}: rx_bytes {port['rx_bytes']} != forwarded "
+                          f"{port['forwarded_bytes']} + dropped {port['dropped_bytes']}")
     if s["rx_packets"] != client_rx + server_rx:
         errors.append(f"total rx_packets {s['rx_packets']} != {client_rx + server_rx}")
     for name, frames in result.mirrors.items():

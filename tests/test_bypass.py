@@ -63,7 +63,7 @@ class Bypass(unittest.TestCase):
         for r in (self.with_ports, self.without_ports, self.unrouted_taken):
             self.assertEqual(r.server_out[0], self.client)
             self.assertEqual(r.client_out[0], self.server)
-            self.assertEqual(counter_errors(r, len(self.client), len(self.server)), [])
+            self.assertEqual(counter_errors(r, self.client, self.server), [])
 
     def test_only_http_port_flows_are_tracked(self):
         s = self.with_ports.stats

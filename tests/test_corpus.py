@@ -25,7 +25,7 @@ def check_capture(workdir, row):
     if len(frames) != int(row["packets"]):
         return 0, 0, [f"read {len(frames)} packets, the manifest says {row['packets']}"]
     r = run(workdir, [frames], [[]], MIRRORS, idle_exit_ms=IDLE_EXIT_MS)
-    problems = counter_errors(r, len(frames), 0)
+    problems = counter_errors(r, frames, [])
     if r.server_out[0] != frames:
         problems.append("server-side output differs from the input")
     if r.client_out[0]:

@@ -207,7 +207,7 @@ class EveryEncapsulation(unittest.TestCase):
     def test_originals_forwarded_byte_for_byte(self):
         self.assertEqual(self.r.server_out[0], self.client)
         self.assertEqual(self.r.client_out[0], self.server)
-        self.assertEqual(counter_errors(self.r, len(self.client), len(self.server)), [])
+        self.assertEqual(counter_errors(self.r, self.client, self.server), [])
 
     def test_unencapsulated_mirror_is_every_original(self):
         self.assertEqual(len(self.plain), len(self.originals))

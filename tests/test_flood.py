@@ -145,7 +145,7 @@ class Flood(unittest.TestCase):
     def test_every_original_forwarded_byte_for_byte(self):
         self.assertEqual(self.result.server_out[0], self.frames)
         self.assertEqual(self.result.client_out[0], [])
-        self.assertEqual(counter_errors(self.result, len(self.frames), 0), [])
+        self.assertEqual(counter_errors(self.result, self.frames, []), [])
 
     def test_real_connections_mirrored_whole(self):
         shadow = self.result.mirror_frames("all")

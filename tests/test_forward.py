@@ -48,7 +48,7 @@ class GeneratedTraffic(unittest.TestCase):
         self.assertEqual(self.one.client_out[0], self.server)
 
     def test_counters_add_up(self):
-        self.assertEqual(counter_errors(self.one, len(self.client), len(self.server)), [])
+        self.assertEqual(counter_errors(self.one, self.client, self.server), [])
         self.assertGreater(self.one.stats["malformed_packets"], 0,
                            "the generated malformed frames were not seen")
 
@@ -81,7 +81,7 @@ class GeneratedTraffic(unittest.TestCase):
                 extra_config=f"flow_table:\n  size: {table_size}\n")
         self.assertEqual(r.server_out[0], self.client)
         self.assertEqual(r.client_out[0], self.server)
-        self.assertEqual(counter_errors(r, len(self.client), len(self.server)), [])
+        self.assertEqual(counter_errors(r, self.client, self.server), [])
         # New flows evict old entries (docs/flows.md), so every packet still
         # has a flow: at 100% every flow is mirrored whole.
         evicted = sum(r.stats[f"flows_evicted_{c}"] for c in ("closed", "half_open", "lru"))
@@ -95,7 +95,7 @@ class GeneratedTraffic(unittest.TestCase):
         server_q = split_queues(self.server, workers)
         self.assertTrue(all(client_q) and all(server_q), "a queue got no traffic")
         multi = run(self.tmp, client_q, server_q, MIRRORS)
-        self.assertEqual(counter_errors(multi, len(self.client), len(self.server)), [])
+        self.assertEqual(counter_errors(multi, self.client, self.server), [])
         self.assertEqual([w["rx_packets"] > 0 for w in multi.stats["workers"]],
                          [True] * workers, "a worker forwarded nothing")
         for q in range(workers):

@@ -30,7 +30,7 @@ class StalledShadow(unittest.TestCase):
         total = len(client) + len(server)
         self.assertEqual(r.server_out[0], client)
         self.assertEqual(r.client_out[0], server)
-        self.assertEqual(counter_errors(r, len(client), len(server)), [])
+        self.assertEqual(counter_errors(r, client, server), [])
         for side in ("client", "server"):
             self.assertEqual(r.stats["ports"][side]["dropped_packets"], 0)
 

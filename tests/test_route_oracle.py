@@ -328,7 +328,7 @@ def check_capture(workdir, row):
     r = run(workdir, [frames], [[]], MIRRORS, extra_config=ROUTES,
             idle_exit_ms=IDLE_EXIT_MS)
     problems = result["problems"]
-    problems += counter_errors(r, len(frames), 0)
+    problems += counter_errors(r, frames, [])
     if r.server_out[0] != frames:
         problems.append("server-side output differs from the input")
     if r.client_out[0]:
