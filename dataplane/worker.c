@@ -195,10 +195,35 @@ needs_flow(const struct st_policy *policy, struct st_pkt_info *info)
 	return http || !policy->bypass;
 }
 
+/*
+ * Parse packet @p i of a burst into the @p n-th place of the arrays when it
+ * needs its flow. Returns whether it does. Packets that no mirror can take
+ * (the NIC's mark says so, or their ports do) get no flow.
+ */
+static __rte_always_inline bool
+gather(const struct st_policy *policy, struct rte_mbuf *m, uint16_t i,
+       uint16_t n, struct st_pkt_info *info, struct st_flow_key *keys,
+       uint16_t *at, uint64_t *malformed)
+{
+	const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
+
+	if (policy->bypass && st_offload_bypass(m))
+		return false;
+	/* Headers are in the first segment; a frame cut short there is
+	 * parsed as far as it goes. Its key is built only when it needs its
+	 * flow. */
+	st_parse_info(frame, rte_pktmbuf_data_len(m), &info[n]);
+	*malformed += (info[n].flags & ST_PKT_MALFORMED) != 0;
+	if (!needs_flow(policy, &info[n]))
+		return false;
+	st_flow_key_of(frame, rte_pktmbuf_data_len(m), &info[n], &keys[n]);
+	at[n] = i;
+	return true;
+}
+
 /* One RX burst: parse, find flows, copy the sampled ones, in arrival
- * order. Packets that no mirror can take (the NIC's mark says so, or their
- * ports do) get no flow; the others are gathered at the front of the
- * arrays. Returns the burst's bytes; the caller forwards it whole. */
+ * order. The packets that need their flow are gathered at the front of
+ * the arrays. Returns the burst's bytes; the caller forwards it whole. */
 static uint64_t
 process_burst(struct st_worker *w, const struct st_policy *policy,
 	      struct rte_mbuf **pkts, uint16_t nb, uint64_t now_tsc)
@@ -214,26 +239,17 @@ process_burst(struct st_worker *w, const struct st_policy *policy,
 
 	for (i = 0; i < nb && i < PREFETCH_OFFSET; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
-	for (i = 0; i < nb; i++) {
-		struct rte_mbuf *m = pkts[i];
-		const uint8_t *frame = rte_pktmbuf_mtod(m, const uint8_t *);
-
-		if (i + PREFETCH_OFFSET < nb)
-			rte_prefetch0(rte_pktmbuf_mtod(
-			    pkts[i + PREFETCH_OFFSET], void *));
-		bytes += rte_pktmbuf_pkt_len(m);
-		if (policy->bypass && st_offload_bypass(m))
-			continue;
-		/* Headers are in the first segment; a frame cut short there
-		 * is parsed as far as it goes. Its key is built only when it
-		 * needs its flow. */
-		st_parse_info(frame, rte_pktmbuf_data_len(m), &info[n]);
-		malformed += (info[n].flags & ST_PKT_MALFORMED) != 0;
-		if (!needs_flow(policy, &info[n]))
-			continue;
-		st_flow_key_of(frame, rte_pktmbuf_data_len(m), &info[n],
-			       &keys[n]);
-		at[n++] = i;
+	/* Two loops, as DPDK's l3fwd: a test for the prefetch in one loop
+	 * is one more branch a packet, taken or not by the burst's size. */
+	for (i = 0; i + PREFETCH_OFFSET < nb; i++) {
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_OFFSET],
+					       void *));
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		n += gather(policy, pkts[i], i, n, info, keys, at, &malformed);
+	}
+	for (; i < nb; i++) {
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		n += gather(policy, pkts[i], i, n, info, keys, at, &malformed);
 	}
 	/* Hashed in a pass of their own: a key just written field by field
 	 * and read back a word at a time would stall the load on the
