@@ -192,7 +192,7 @@ class Routes(unittest.TestCase):
                 extra_config=ROUTES.replace("{api_percent}", str(api_percent)),
                 idle_exit_ms=400)
         self.assertEqual(r.server_out[0], frames, "originals must pass untouched")
-        self.assertEqual(counter_errors(r, len(frames), 0), [])
+        self.assertEqual(counter_errors(r, frames, []), [])
         return r
 
     def test_every_scenario_gets_exactly_its_requests(self):
