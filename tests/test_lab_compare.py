@@ -250,7 +250,7 @@ class CompareLab:
             self.app.stop()
             self.app = None
         if self.vars is not None:
-            for f in ("ST_LAB_REPLAY_LOG", "ST_LAB_REPLAY_CONFIG"):
+            for f in ("ST_LAB_REPLAY_LOG", "ST_LAB_REPLAY_CONFIG", "ST_LAB_SHADOW_ACCESS_LOG"):
                 if os.path.exists(self.vars[f]):
                     shutil.copy(self.vars[f], os.path.join(
                         self.workdir, f"{self.name}-{os.path.basename(self.vars[f])}"))
