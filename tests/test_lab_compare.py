@@ -28,6 +28,9 @@ token.
   6  scripts/lab shadow-version fixed and compare --reset: the same traffic
      passes the gate (exit 0), with no difference (the fixed version's
      x-version header is not on the allow-list)
+  7  a keep-alive connection to the shadow's nginx, held across the
+     switch, never gets the version before it: the old workers are gone
+     when shadow-version returns (the replay's connections are such)
 
 Skipped (77) without root, namespaces or the lab's tools. Runs alone (the
 lab's CPUs); bounded: two lab ups, a few thousand requests.
@@ -101,6 +104,25 @@ NOISE_RULE = """\
       ignore: true
 """
 
+# Run in the shadow's namespace: the x-version of /healthz on one
+# keep-alive connection, before and after a line on stdin ("closed" if
+# the server closed it).
+KEPT_CONNECTION = r"""
+import http.client, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=10)
+def version():
+    c.request("GET", "/healthz")
+    r = c.getresponse()
+    r.read()
+    return r.getheader("x-version")
+print(version(), flush=True)
+sys.stdin.readline()
+try:
+    print(version(), flush=True)
+except (http.client.HTTPException, OSError):
+    print("closed", flush=True)
+"""
+
 CARD = "4111111111111111"
 # Never to be seen in an output of the comparison: the card number (in the
 # cart's answer, and in its query), the cart's token, what the clients send
@@ -168,6 +190,23 @@ class CompareLab:
         # ms now and then: compared, then forgotten.
         self.drive(WARM_UP)
         self.ctl("compare", "--reset")
+
+    def switch(self, version):
+        """scripts/lab shadow-version VERSION with a keep-alive connection
+        to the shadow's nginx held across it: (what the lab printed, the
+        x-versions the connection got before and after)."""
+        kept = subprocess.Popen(["ip", "netns", "exec", self.vars["ST_LAB_SHADOW_NS"],
+                                 sys.executable, "-c", KEPT_CONNECTION,
+                                 self.vars["ST_LAB_HTTP_PORT"]],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            before = kept.stdout.readline().strip()
+            printed = self.lab("shadow-version", version)
+            out, _ = kept.communicate("\n", timeout=30)
+        finally:
+            kept.kill()
+            kept.wait()
+        return printed, (before, out.strip())
 
     def drive(self, traffic=TRAFFIC):
         """TRAFFIC, each connection a curl of keep-alive requests (its [1-N]
@@ -289,7 +328,7 @@ class LabCompareTest(unittest.TestCase):
             lab.up("rule", ST_LAB_SHADOW_VERSION="regressed", ST_LAB_REPLAY_COMPARE=rule)
             lab.drive()
             cls.rule = lab.outputs("regressed")
-            cls.switched = lab.lab("shadow-version", "fixed")
+            cls.switched, cls.kept = lab.switch("fixed")
             lab.ctl("compare", "--reset")
             cls.fixed_sent = lab.drive()
             cls.fixed = lab.outputs("fixed")
@@ -400,6 +439,16 @@ class LabCompareTest(unittest.TestCase):
                          {n: "pass" for n in TRAFFIC}, [r["reasons"] for r in doc["routes"]])
         self.assertEqual((doc["verdict"], doc["failed"]), ("pass", []))
         self.assertEqual(self.fixed["gate"], 0, self.fixed["gate output"])
+
+    def test_7_no_connection_keeps_the_version_before(self):
+        # 2.0.0 is the regressed version's, 2.0.1 the fixed one's
+        # (scripts/lab). While shadow-version did not wait for the old
+        # workers to exit, one switch in three here answered 2.0.0 on such
+        # a connection, and the fixed round's first requests were replayed
+        # to the regressed version.
+        before, after = self.kept
+        self.assertEqual(before, "2.0.0")
+        self.assertIn(after, ("closed", "2.0.1"))
 
 
 def main():
