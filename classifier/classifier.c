@@ -22,7 +22,8 @@
  * Conditions that are plain literals ("^/api/", "^/healthz$", "beta",
  * "^api\\.example\\.com$" for a host, an empty one for a header's
  * presence) never reach Hyperscan: each is compared with its field's value
- * as the value is read, and sets its bit as a match would. hs_scan()
+ * as the value is read, and sets its route's bit in the mask of the
+ * routes whose condition of that number holds. hs_scan()
  * costs some 900 instructions on a request even when its fields are few
  * and short; a compare costs a few dozen. The scan runs only for the
  * routes that can still win and have a condition left to it. A regex
@@ -89,11 +90,11 @@ _Static_assert(CONDS_PER_ROUTE <= 8, "conditions are bits of a uint8_t");
 struct literal {
 	uint16_t next;		/* next literal on its field + 1; 0: none */
 	uint8_t route;
-	uint8_t bit;
+	uint8_t cond;		/* the route's condition: bit 1 << cond */
 	uint8_t anchors;	/* LITERAL_START | LITERAL_END */
 	bool caseless;		/* then text is lower-case */
-	/* A case-sensitive prefix of at most 8 bytes: on a value of 8 bytes
-	 * or more, the masked compare of head alone decides. */
+	/* A case-sensitive prefix of at most 8 bytes: the masked compare of
+	 * head with the value's first 8 bytes (NUL-padded) alone decides. */
 	bool word_prefix;
 	uint16_t len;
 	/* Its first 8 bytes as a word, and the mask of those it has: one
@@ -103,6 +104,19 @@ struct literal {
 	uint8_t text[ST_REGEX_MAX];
 };
 
+/*
+ * A word prefix (literal.word_prefix) as put_field() reads it: a field's
+ * are in one run, apart from its other literals, so that a value is
+ * compared with all of them in a loop of a few instructions each, with no
+ * list to follow and nothing but these 32 bytes read.
+ */
+struct prefix {
+	uint64_t head;
+	uint64_t mask;
+	uint64_t route;		/* the route's bit */
+	uint8_t cond;
+};
+
 /* A field routes look at: its tag line in the scan buffer, whether
  * Hyperscan looks at it, and its literal conditions. */
 struct field {
@@ -110,6 +124,8 @@ struct field {
 	uint8_t tag_len;
 	bool scanned;		/* a condition on it is left to Hyperscan */
 	uint16_t literals;	/* first literal + 1; 0: none */
+	uint16_t prefixes;	/* its word prefixes: c->prefixes[prefixes] */
+	uint16_t nb_prefixes;	/* on, this many */
 	char tag[TAG_HEADER_BYTES];	/* "\x01h:name\r\n" for a header */
 };
 
@@ -123,6 +139,9 @@ struct st_classifier {
 	uint64_t literal_routes;	/* routes with a literal condition */
 	uint8_t route_needs[ST_MAX_ROUTES];	/* bits of all its conditions */
 	uint8_t literal_needs[ST_MAX_ROUTES];	/* bits of its literals */
+	/* Bit r of literal_conds[k]: route r has a literal condition k. */
+	uint64_t literal_conds[CONDS_PER_ROUTE];
+	unsigned int nb_literal_conds;	/* 1 + the highest such k */
 	uint8_t cond_route[CONDS_MAX];	/* Hyperscan id -> route */
 	uint8_t cond_bit[CONDS_MAX];	/* Hyperscan id -> its bit */
 	bool need_path;
@@ -135,6 +154,8 @@ struct st_classifier {
 	struct field header_names[HEADER_NAMES_MAX];
 	unsigned int nb_literals;
 	struct literal literals[CONDS_MAX];
+	unsigned int nb_prefixes;
+	struct prefix prefixes[CONDS_MAX];
 };
 
 struct st_classifier_scratch {
@@ -145,7 +166,10 @@ struct st_classifier_scratch {
 	size_t len;		/* bytes of buf its fields fill */
 	uint64_t wanted;	/* routes with conditions that can still win */
 	uint64_t direct;	/* routes its method alone selects */
-	uint8_t seen[ST_MAX_ROUTES];	/* conditions met, per route */
+	/* Bit r of met[k]: route r's literal condition k holds. Kept as
+	 * routes' bits, so that the routes it rules out are a few masks. */
+	uint64_t met[CONDS_PER_ROUTE];
+	uint8_t seen[ST_MAX_ROUTES];	/* Hyperscan's conditions met */
 };
 
 /* Scan buffer bytes for a head: a header line "a:\n" (3 bytes) becomes
@@ -572,7 +596,36 @@ add_literal(struct st_classifier *c, struct field *f, const struct literal *l)
 	to->next = f->literals;
 	f->literals = ++c->nb_literals;
 	c->literal_routes |= UINT64_C(1) << l->route;
-	c->literal_needs[l->route] |= l->bit;
+	c->literal_needs[l->route] |= 1u << l->cond;
+	c->literal_conds[l->cond] |= UINT64_C(1) << l->route;
+	if (l->cond >= c->nb_literal_conds)
+		c->nb_literal_conds = l->cond + 1u;
+}
+
+/* Move field @p f's word prefixes from its list of literals to a run of
+ * c->prefixes of its own. */
+static void
+gather_prefixes(struct st_classifier *c, struct field *f)
+{
+	uint16_t *link = &f->literals;
+
+	f->prefixes = (uint16_t)c->nb_prefixes;
+	while (*link != 0) {
+		struct literal *l = &c->literals[*link - 1];
+		struct prefix *p;
+
+		if (!l->word_prefix) {
+			link = &l->next;
+			continue;
+		}
+		p = &c->prefixes[c->nb_prefixes++];
+		p->head = l->head;
+		p->mask = l->head_mask;
+		p->route = UINT64_C(1) << l->route;
+		p->cond = l->cond;
+		*link = l->next;
+	}
+	f->nb_prefixes = (uint16_t)(c->nb_prefixes - f->prefixes);
 }
 
 /*
@@ -614,7 +667,7 @@ add_condition(struct create_ctx *x, const struct origin *o, struct field *f,
 
 	x->c->route_needs[o->route] |= bit;
 	lit.route = o->route;
-	lit.bit = bit;
+	lit.cond = (uint8_t)__builtin_ctz(bit);
 	if (parse_literal(regex, flags & HS_FLAG_CASELESS, &lit)) {
 		add_literal(x->c, f, &lit);
 		return 0;
@@ -767,7 +820,13 @@ st_classifier_create(const struct st_config *cfg,
 	memcpy(x.c->host.tag, TAG_HOST, x.c->host.tag_len);
 	for (i = 0; i < cfg->nb_routes && ret == 0; i++)
 		ret = add_route(&x, i);
-	if (ret == 0 && x.set->n > 0)
+	if (ret < 0)
+		goto out;
+	gather_prefixes(x.c, &x.c->path);
+	gather_prefixes(x.c, &x.c->host);
+	for (i = 0; i < x.c->nb_header_names; i++)
+		gather_prefixes(x.c, &x.c->header_names[i]);
+	if (x.set->n > 0)
 		ret = compile_set(&x);
 out:
 	free(x.set);
@@ -949,12 +1008,13 @@ literal_holds(const struct literal *l, const uint8_t *v, size_t len)
 }
 
 /* A value of field @p f: to the scan buffer when Hyperscan looks at the
- * field, and to its literals, whose bits are set as a match would. */
+ * field, and to its literals, which say which routes' conditions hold. */
 static void
 put_field(const struct st_classifier *c, struct st_classifier_scratch *s,
 	  const struct field *f, uint8_t prefix, const uint8_t *v,
 	  size_t v_len)
 {
+	const struct prefix *p = &c->prefixes[f->prefixes];
 	const struct literal *l;
 	uint64_t word = 0;
 	unsigned int i;
@@ -970,20 +1030,24 @@ put_field(const struct st_classifier *c, struct st_classifier_scratch *s,
 			v_len++;
 		}
 	}
-	if (v_len >= sizeof(word))
+	/* A shorter value is padded with NULs, which no literal has
+	 * (parse_literal()): a prefix longer than the value fails. */
+	if (likely(v_len >= sizeof(word)))
 		memcpy(&word, v, sizeof(word));
+	else
+		memcpy(&word, v, v_len);
+	/* Which routes' paths hold is the traffic's: set the bits without
+	 * a branch on them, which would mispredict. Routes not wanted may
+	 * get bits too; st_classifier_route() ignores them. */
+	for (i = 0; i < f->nb_prefixes; i++)
+		s->met[p[i].cond] |=
+			p[i].route &
+			-(uint64_t)(((word ^ p[i].head) & p[i].mask) == 0);
 	for (i = f->literals; i != 0; i = l->next) {
-		bool wanted, holds;
-
 		l = &c->literals[i - 1];
-		wanted = (s->wanted >> l->route) & 1;
-		/* Which routes' paths hold is the traffic's: set the bit
-		 * without a branch on it, which would mispredict. */
-		if (l->word_prefix && v_len >= sizeof(word))
-			holds = ((word ^ l->head) & l->head_mask) == 0;
-		else
-			holds = wanted && literal_holds(l, v, v_len);
-		s->seen[l->route] |= l->bit & -(uint8_t)(wanted & holds);
+		s->met[l->cond] |= (uint64_t)(((s->wanted >> l->route) & 1) &&
+					      literal_holds(l, v, v_len))
+				   << l->route;
 	}
 }
 
@@ -1126,7 +1190,9 @@ on_match(unsigned int id, unsigned long long from, unsigned long long to,
 	if (!(ctx->wanted & bit))
 		return 0;	/* wrong method, or a better route matched */
 	ctx->seen[route] |= c->cond_bit[id];
-	if (ctx->seen[route] != c->route_needs[route])
+	/* Its literals held, or it would not be wanted. */
+	if ((ctx->seen[route] | c->literal_needs[route]) !=
+	    c->route_needs[route])
 		return 0;
 	ctx->matched |= bit;
 	/* Routes after it cannot win any more; when none before it can
@@ -1232,7 +1298,7 @@ st_classifier_read(const struct st_classifier *c,
 		s->wanted &= (s->direct & -s->direct) - 1;
 	s->len = 0;
 	if (s->wanted != 0) {
-		memset(s->seen, 0, c->nb_routes);
+		memset(s->met, 0, sizeof(s->met));
 		put_fields(c, s, head, method);
 	}
 }
@@ -1242,17 +1308,13 @@ st_classifier_route(const struct st_classifier *c,
 		    struct st_classifier_scratch *s)
 {
 	struct scan_ctx ctx = { .c = c, .wanted = s->wanted, .seen = s->seen };
-	uint64_t left, done, got;
+	uint64_t done, got;
+	unsigned int k;
 	hs_error_t rc;
 
 	/* A route with a literal that did not hold cannot win. */
-	for (left = ctx.wanted & c->literal_routes; left != 0;
-	     left &= left - 1) {
-		unsigned int r = __builtin_ctzll(left);
-
-		if ((s->seen[r] & c->literal_needs[r]) != c->literal_needs[r])
-			ctx.wanted &= ~(UINT64_C(1) << r);
-	}
+	for (k = 0; k < c->nb_literal_conds; k++)
+		ctx.wanted &= s->met[k] | ~c->literal_conds[k];
 	/* The first of those left with nothing for Hyperscan has won over
 	 * the routes after it; those before it are all Hyperscan's. */
 	done = ctx.wanted & ~c->hs_routes;
@@ -1260,6 +1322,7 @@ st_classifier_route(const struct st_classifier *c,
 	if (done != 0)
 		ctx.wanted &= ctx.matched - 1;
 	if (ctx.wanted != 0) {
+		memset(s->seen, 0, c->nb_routes);
 		rc = hs_scan(c->db, (const char *)s->buf, s->len, 0, s->hs,
 			     on_match, &ctx);
 		if (unlikely(rc != HS_SUCCESS && rc != HS_SCAN_TERMINATED))
