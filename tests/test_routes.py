@@ -56,6 +56,7 @@ class Flow:
     they follow (-1: before the first request)."""
     events: list = field(default_factory=list)   # (frame, request index)
     verdicts: list = field(default_factory=list)
+    requests: list = field(default_factory=list)
 
     def expected(self, before_first_request=False):
         """Frames the shadow must get; before_first_request: whether the
@@ -98,6 +99,7 @@ class Builder:
         send(True, TCP_SYN, epoch=epoch)
         send(False, TCP_SYN | TCP_ACK, epoch=epoch)
         send(True, TCP_ACK, epoch=epoch)
+        flow.requests = list(requests)
         flow.verdicts = [r.selected for r in requests]
         if pipelined:
             data = b"".join(r.head.encode() + r.body for r in requests)
@@ -136,6 +138,10 @@ def scenarios(b):
     return {
         "keep-alive: api, health, unrouted, api": b.connection(
             [api, health, static, Request(get("/api/v2/x"), True)]),
+        "keep-alive: three api requests, one run": b.connection(
+            [api, Request(get("/api/v1/orders"), True), api]),
+        "keep-alive: api, opted-in payments, api": b.connection(
+            [api, Request(get("/payments/2", extra="X-Rollout: shadow\r\n"), True), api]),
         "health check first, then api": b.connection([health, api]),
         "HEAD on api": b.connection([Request(get("/api/x").replace("GET", "HEAD", 1), True)]),
         "api path on another host": b.connection([Request(get("/api/x", "web.example.com"), False)]),
@@ -166,6 +172,29 @@ def scenarios(b):
             [post("/api/no", False), post("/orders/2", True)],
             pipelined=True),
     }
+
+
+def selecting_route(request):
+    """The route that selects a request of scenarios() marked selected:
+    its target's first segment names it."""
+    target = request.head.split(" ", 2)[1]
+    return {"api": "api", "payments": "payments-optin",
+            "orders": "orders"}[target.split("/")[1]]
+
+
+def runs_selected(flows):
+    """flows_selected per route: a flow counts once per run of requests
+    that one route selects, a request of another route or one not
+    selected ending the run."""
+    runs = {}
+    for flow in flows:
+        before = None
+        for request in flow.requests:
+            route = selecting_route(request) if request.selected else None
+            if route is not None and route != before:
+                runs[route] = runs.get(route, 0) + 1
+            before = route
+    return runs
 
 
 def interleave(flows, rng):
@@ -209,7 +238,13 @@ class Routes(unittest.TestCase):
         routes = r.stats["routes"]
         self.assertEqual(routes["health"]["requests"], 4)
         self.assertEqual(routes["health"]["mirrored_packets"], 0)
-        self.assertGreater(routes["api"]["flows_selected"], 0)
+        # Once per run of a route's selected requests, not per request:
+        # three api requests in a row are one.
+        runs = runs_selected(scen.values())
+        self.assertEqual({name: routes[name]["flows_selected"] for name in routes},
+                         {name: runs.get(name, 0) for name in routes})
+        self.assertLess(runs["api"], sum(r.selected and selecting_route(r) == "api"
+                                         for f in scen.values() for r in f.requests))
         self.assertEqual(r.stats["mirrors"]["v2"]["mirrored_flows"],
                          sum(any(f.verdicts) for f in scen.values()))
         self.assertGreater(r.stats["http_heads_split"], 0)
