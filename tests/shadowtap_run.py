@@ -164,7 +164,6 @@ def counter_errors(result, client_frames, server_frames):
     each side was given; returns a list of problems."""
     errors = []
     s = result.stats
-    client_rx, server_rx = len(client_frames), len(server_frames)
     for side, frames in (("client", client_frames), ("server", server_frames)):
         port = s["ports"][side]
         if port["rx_packets"] != len(frames):
@@ -178,8 +177,9 @@ def counter_errors(result, client_frames, server_frames):
         if port["rx_bytes"] != port["forwarded_bytes"] + port["dropped_bytes"]:
             errors.append(f"{side}: rx_bytes {port['rx_bytes']} != forwarded "
                           f"{port['forwarded_bytes']} + dropped {port['dropped_bytes']}")
-    if s["rx_packets"] != client_rx + server_rx:
-        errors.append(f"total rx_packets {s['rx_packets']} != {client_rx + server_rx}")
+    sent = len(client_frames) + len(server_frames)
+    if s["rx_packets"] != sent:
+        errors.append(f"total rx_packets {s['rx_packets']} != {sent}")
     for name, frames in result.mirrors.items():
         got = sum(len(q) for q in frames)
         if s["mirrors"][name]["mirrored_packets"] != got:

@@ -55,8 +55,11 @@ class Flow:
     """One connection; frames carry the index of the request whose verdict
     they follow (-1: before the first request)."""
     events: list = field(default_factory=list)   # (frame, request index)
-    verdicts: list = field(default_factory=list)
     requests: list = field(default_factory=list)
+
+    @property
+    def verdicts(self):
+        return [r.selected for r in self.requests]
 
     def expected(self, before_first_request=False):
         """Frames the shadow must get; before_first_request: whether the
@@ -100,7 +103,6 @@ class Builder:
         send(False, TCP_SYN | TCP_ACK, epoch=epoch)
         send(True, TCP_ACK, epoch=epoch)
         flow.requests = list(requests)
-        flow.verdicts = [r.selected for r in requests]
         if pipelined:
             data = b"".join(r.head.encode() + r.body for r in requests)
             epoch = tuple(range(len(requests)))
