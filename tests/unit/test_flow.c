@@ -1227,6 +1227,55 @@ test_table_probe_bound(void **state)
 }
 
 /*
+ * Keys that differ only in their last word, as one client's connections to
+ * one server do (ports, protocol), and share one hash, hence one
+ * first-choice slot: each is a flow of its own, and is found again as
+ * itself, whether it sits in that slot or elsewhere, looked up alone or in
+ * one burst with the others.
+ */
+static void
+test_table_keys_differ_in_last_word(void **state)
+{
+	enum { KEYS = 24 };
+	struct st_flow_table *t = table_new(1024, 100);
+	struct st_flow *flow[KEYS];
+	struct burst all = { .n = 0 };
+	struct counters c = { 0 };
+	unsigned int k, j, round;
+
+	(void)state;
+	for (k = 0; k < KEYS; k++) {
+		burst_add(&all, 5, false, TCP_ACK);
+		all.keys[k].port_lo = (uint16_t)(all.keys[k].port_lo + k / 2);
+		all.keys[k].proto = k % 2 ? IPPROTO_UDP : IPPROTO_TCP;
+		all.hashes[k] = 0x12345678;
+	}
+	for (round = 0; round < 3; round++) {
+		for (k = 0; k < KEYS; k++) {
+			struct burst b = { .n = 1 };
+
+			b.keys[0] = all.keys[k];
+			b.infos[0] = all.infos[k];
+			b.hashes[0] = all.hashes[k];
+			burst_run(t, &b, T0 + round, &c);
+			assert_non_null(b.flows[0]);
+			if (round == 0)
+				flow[k] = b.flows[0];
+			assert_ptr_equal(b.flows[0], flow[k]);
+		}
+		burst_run(t, &all, T0 + round, &c);
+		for (k = 0; k < KEYS; k++)
+			assert_ptr_equal(all.flows[k], flow[k]);
+	}
+	for (k = 0; k < KEYS; k++)
+		for (j = 0; j < k; j++)
+			assert_ptr_not_equal(flow[j], flow[k]);
+	assert_int_equal(c.created, KEYS);
+	assert_int_equal(st_flow_table_count(t), KEYS);
+	st_flow_table_free(t);
+}
+
+/*
  * One eviction looks at ST_FLOW_EVICT_SCAN_MAX slots, not the whole table,
  * and the next goes on from there. A full table of 1024 flows all seen at
  * the current time but one: some evictions give up before they find it,
@@ -1357,6 +1406,7 @@ main(void)
 		cmocka_unit_test(test_table_model),
 		cmocka_unit_test(test_table_model_collisions),
 		cmocka_unit_test(test_table_probe_bound),
+		cmocka_unit_test(test_table_keys_differ_in_last_word),
 		cmocka_unit_test(test_table_port_reuse),
 		cmocka_unit_test(test_table_recycled_slot_zeroed),
 		cmocka_unit_test(test_table_full),
