@@ -48,10 +48,12 @@ _Static_assert(ST_FLOW_HEAD_TIMEOUT_MS < CLOSING_TIMEOUT_S * 1000,
  * three cache lines (rte_hash's bucket, its key store, then the flow) and
  * cost 145 instructions a packet, a sixth of the HTTP mix's. Here a flow's
  * key sits beside its state in one 64-byte slot, and the buckets are only
- * signatures, four to a cache line: a packet reads a bucket and its slot.
+ * signatures, four to a cache line: a packet reads its key's first-choice
+ * slot, and a bucket and another slot only when its key is not there.
  *
- * A key's home bucket and 16-bit signature come from its hash. Its slot is
- * one of its home bucket's seven or, when those are taken, of the next
+ * A key's home bucket, its first choice there and its 16-bit signature come
+ * from its hash. Its slot is its first choice when that was free, else one
+ * of its home bucket's seven or, when those are taken, of the next
  * buckets' (linear probing over buckets), at most ST_FLOW_PROBE_MAX on.
  * Each bucket counts the entries stored past it whose home is at or before
  * it, so a lookup stops at the first bucket that none passed: nearly
@@ -89,6 +91,8 @@ struct st_flow_table {
 	uint32_t count;		/* flows in the table */
 	uint32_t capacity;	/* most flows it holds: its size */
 	uint32_t slots;		/* BUCKET_SLOTS * nb_buckets */
+	bool buckets_first;	/* the last burst found more than an eighth
+				 * of its keys out of their first choice */
 };
 
 /*
@@ -117,6 +121,23 @@ static inline uint16_t
 sig_of(uint32_t hash)
 {
 	return (uint16_t)hash | 1;	/* never 0, a free slot's */
+}
+
+/* Which of its home bucket's slots a key takes when that one is free. A
+ * lookup reads it first, and most often finds its key there: one line
+ * read, not a bucket and then a slot. */
+static inline uint32_t
+first_choice(uint32_t hash)
+{
+	return ((hash & UINT16_MAX) * BUCKET_SLOTS) >> 16;
+}
+
+/* The slot of its home bucket a new key takes, of those @p free there. */
+static inline uint32_t
+new_slot(uint32_t free, uint32_t hash)
+{
+	return free & (1u << first_choice(hash)) ? first_choice(hash) :
+						   rte_bsf32(free);
 }
 
 static inline uint32_t
@@ -191,7 +212,7 @@ insert(struct st_flow_table *t, const struct st_flow_key *key, uint32_t hash)
 
 		if (free == 0)
 			continue;
-		k = rte_bsf32(free);
+		k = d == 0 ? new_slot(free, hash) : rte_bsf32(free);
 		e = &t->slots_of[b * BUCKET_SLOTS + k];
 		t->buckets[b].sig[k] = sig_of(hash);
 		memcpy(e->key, key, sizeof(e->key));
@@ -504,6 +525,38 @@ flow_add(struct st_flow_table *t, const struct st_flow_key *keys,
 	return p;
 }
 
+_Static_assert(ST_FLOW_BURST_MAX <= UINT8_MAX + 1, "indexes in a burst");
+
+/*
+ * Read the home buckets of the burst's packets @p which[0..nb): the slots
+ * their signatures point at (or where a new flow will go) are asked for.
+ * Returns how many of those keys are not in their first choice, as the
+ * signatures say.
+ */
+static inline unsigned int
+ask_slots(const struct st_flow_table *t, const uint8_t *which,
+	  unsigned int nb, const uint32_t *hashes, const uint32_t *home,
+	  uint32_t *hits)
+{
+	unsigned int k, elsewhere = 0;
+
+	for (k = 0; k < nb; k++) {
+		unsigned int i = which[k];
+		const struct bucket *b = &t->buckets[home[i]];
+		uint32_t free;
+
+		hits[i] = bucket_match(b, sig_of(hashes[i]));
+		elsewhere += !((hits[i] >> first_choice(hashes[i])) & 1);
+		if (likely(hits[i] != 0))
+			rte_prefetch0(&t->slots_of[home[i] * BUCKET_SLOTS +
+						   rte_bsf32(hits[i])]);
+		else if ((free = bucket_match(b, 0)) != 0)
+			rte_prefetch0(&t->slots_of[home[i] * BUCKET_SLOTS +
+						   new_slot(free, hashes[i])]);
+	}
+	return elsewhere;
+}
+
 void
 st_flow_table_lookup_burst(struct st_flow_table *t,
 			   const struct st_flow_key *keys,
@@ -514,37 +567,69 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 			   uint64_t *evicted)
 {
 	uint32_t home[ST_FLOW_BURST_MAX], hits[ST_FLOW_BURST_MAX];
+	int32_t found[ST_FLOW_BURST_MAX];
+	uint8_t missed[ST_FLOW_BURST_MAX];	/* not found in a first pass */
 	bool marked = false, changed = false;
-	unsigned int i;
+	unsigned int i, nb_missed = 0;
 
-	/* Buckets, then the slots their signatures point at (or where a new
-	 * flow will go), then the keys: each pass asks for the lines the
-	 * next one reads, for all the burst at once, rather than waiting on
-	 * each packet in turn. */
-	for (i = 0; i < n; i++) {
-		home[i] = home_of(t, hashes[i]);
-		rte_prefetch0(&t->buckets[home[i]]);
-	}
-	for (i = 0; i < n; i++) {
-		const struct bucket *b = &t->buckets[home[i]];
-		uint32_t to;
-
-		hits[i] = bucket_match(b, sig_of(hashes[i]));
-		to = likely(hits[i] != 0) ? hits[i] : bucket_match(b, 0);
-		if (likely(to != 0))
+	/*
+	 * Each pass asks for the lines the next one reads, for all the burst
+	 * at once, rather than waiting on each packet in turn. Most keys are
+	 * in their first-choice slot while the table has room: that slot is
+	 * read first, and only the keys not there read their bucket, then
+	 * the slot its signatures point at. One line a packet, not two: the
+	 * CPU has only so many loads in flight, and a burst's prefetches
+	 * past that stall it. When more than an eighth of the last burst's
+	 * keys were elsewhere (a fuller table, a flood of new flows), every
+	 * key reads its bucket first instead, as a first-choice miss would
+	 * cost a wait of its own.
+	 *
+	 * A key found in its first choice is found before any flow of the
+	 * burst is added or evicted, and stays: entries never move, and an
+	 * eviction spares the burst's flows (flow_add()).
+	 */
+	if (likely(!t->buckets_first)) {
+		for (i = 0; i < n; i++) {
+			home[i] = home_of(t, hashes[i]);
 			rte_prefetch0(&t->slots_of[home[i] * BUCKET_SLOTS +
-						   rte_bsf32(to)]);
+						   first_choice(hashes[i])]);
+		}
+		for (i = 0; i < n; i++) {
+			uint32_t first = home[i] * BUCKET_SLOTS +
+					 first_choice(hashes[i]);
+
+			/* A free slot's key is zero, which no packet's is:
+			 * its kind is never 0. */
+			if (likely(key_equal(t->slots_of[first].key,
+					     &keys[i]))) {
+				found[i] = (int32_t)first;
+				continue;
+			}
+			found[i] = -1;
+			missed[nb_missed++] = (uint8_t)i;
+			rte_prefetch0(&t->buckets[home[i]]);
+		}
+	} else {
+		for (i = 0; i < n; i++) {
+			home[i] = home_of(t, hashes[i]);
+			rte_prefetch0(&t->buckets[home[i]]);
+			found[i] = -1;
+			missed[nb_missed++] = (uint8_t)i;
+		}
 	}
+	t->buckets_first =
+		ask_slots(t, missed, nb_missed, hashes, home, hits) * 8 > n;
 	for (i = 0; i < n; i++) {
 		struct st_flow *f;
-		int32_t pos;
+		int32_t pos = found[i];
 
 		/* Once a flow came or went in this burst, the buckets are
 		 * read again: an earlier packet may have added this one's. */
-		pos = likely(!changed) ?
-			      find(t, &keys[i], home[i], sig_of(hashes[i]),
-				   hits[i]) :
-			      find_now(t, keys, hashes, home, i);
+		if (pos < 0)
+			pos = likely(!changed) ?
+				      find(t, &keys[i], home[i],
+					   sig_of(hashes[i]), hits[i]) :
+				      find_now(t, keys, hashes, home, i);
 		if (unlikely(pos < 0)) {
 			changed = true;
 			pos = flow_add(t, keys, hashes, home, i, n, now_tsc,

@@ -16,7 +16,8 @@
 #include <rte_byteorder.h>
 #include <rte_common.h>
 
-/* Flow kinds, from the most to the least specific. */
+/* Flow kinds, from the most to the least specific. None is 0, so that no
+ * key is all zeros, as the flow table's free slots are. */
 enum st_flow_kind {
 	ST_FLOW_L2 = 1,	/* MAC pair: non-IP, malformed IP, runts */
 	ST_FLOW_IP = 2,	/* address pair: fragments, ICMP, other protocols */
