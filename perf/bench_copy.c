@@ -21,6 +21,8 @@
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include "bench_eal.h"
+
 #define BURST 32
 #define FRAME 64
 
@@ -83,8 +85,9 @@ main(int argc, char **argv)
 	char *eal_args[] = { argv[0], "--no-huge", "--no-pci", "-m", "64",
 			     "--file-prefix", "st_bench_copy", "-l", "0",
 			     "--log-level", "*:error",
-			     /* No 13 MB of runtime files left behind. */
-			     "--no-shconf", NULL };
+			     /* No 13 MB of runtime files left behind, nor
+			      * their directory (bench_eal.h). */
+			     "--no-shconf", "--no-telemetry", NULL };
 	double seconds = argc > 1 ? atof(argv[1]) : 1.0;
 	double cycles[NB_COPIES];
 	unsigned int c;
@@ -120,6 +123,6 @@ main(int argc, char **argv)
 	       cycles[CLONE] - cycles[NONE], cycles[SHARE] - cycles[NONE]);
 	rte_mempool_free(clone_pool);
 	rte_mempool_free(data_pool);
-	rte_eal_cleanup();
+	st_bench_eal_cleanup();
 	return 0;
 }

@@ -26,6 +26,7 @@
 #include <rte_memory.h>
 #include <rte_tcp.h>
 
+#include "bench_eal.h"
 #include "flow.h"
 
 #define BURST 32
@@ -125,10 +126,10 @@ int
 main(int argc, char **argv)
 {
 	char prefix[64];
-	/* --no-shconf: no runtime files left behind, one set per run. */
+	/* A prefix per run; no runtime files left behind (bench_eal.h). */
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "-m", "1024",
 			prefix, "--log-level=lib.eal:error", "--no-shconf",
-			NULL };
+			"--no-telemetry", NULL };
 	uint32_t flows = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 0) : 2000;
 	uint32_t size = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 65536;
 	struct st_flow_table *t;
@@ -185,6 +186,6 @@ main(int argc, char **argv)
 	free(known.hash);
 	free(fresh.key);
 	free(fresh.hash);
-	rte_eal_cleanup();
+	st_bench_eal_cleanup();
 	return 0;
 }
