@@ -589,22 +589,20 @@ st_flow_table_lookup_burst(struct st_flow_table *t,
 	 * eviction spares the burst's flows (flow_add()).
 	 */
 	if (likely(!t->buckets_first)) {
+		/* found[i]: the key's first choice, until its key is not
+		 * there. */
 		for (i = 0; i < n; i++) {
 			home[i] = home_of(t, hashes[i]);
-			rte_prefetch0(&t->slots_of[home[i] * BUCKET_SLOTS +
-						   first_choice(hashes[i])]);
+			found[i] = (int32_t)(home[i] * BUCKET_SLOTS +
+					     first_choice(hashes[i]));
+			rte_prefetch0(&t->slots_of[found[i]]);
 		}
 		for (i = 0; i < n; i++) {
-			uint32_t first = home[i] * BUCKET_SLOTS +
-					 first_choice(hashes[i]);
-
 			/* A free slot's key is zero, which no packet's is:
 			 * its kind is never 0. */
-			if (likely(key_equal(t->slots_of[first].key,
-					     &keys[i]))) {
-				found[i] = (int32_t)first;
+			if (likely(key_equal(t->slots_of[found[i]].key,
+					     &keys[i])))
 				continue;
-			}
 			found[i] = -1;
 			missed[nb_missed++] = (uint8_t)i;
 			rte_prefetch0(&t->buckets[home[i]]);
