@@ -1,10 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include "flow.h"
 
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 
+#include <numa.h>
 #include <rte_cycles.h>
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_malloc.h>
 #include <rte_prefetch.h>
@@ -81,6 +87,8 @@ _Static_assert(sizeof(struct entry) == 64, "a flow and its key: one line");
 struct st_flow_table {
 	struct bucket *buckets;
 	struct entry *slots_of;	/* BUCKET_SLOTS per bucket, in its order */
+	void *mem;		/* the slots, then the buckets */
+	size_t mem_len;		/* its length when mapped by table_map() */
 	uint64_t idle_tsc;
 	uint64_t closing_tsc;
 	uint32_t nb_buckets;
@@ -264,6 +272,42 @@ sample_stride(uint32_t runs)
 	return stride;
 }
 
+/*
+ * Lookups read the slots at random, a line each. On 4 KiB pages (EAL's
+ * --no-huge, as in containers without hugepages) each flow's line is on a
+ * page of its own, and the packets' buffers crowd those pages out of the
+ * TLB: in a virtual machine, where a TLB miss walks two sets of page
+ * tables, the table on transparent hugepages made perf/run's HTTP mix 3
+ * to 5 cycles a packet cheaper (perf/RESULTS.md). So without EAL
+ * hugepages the table is mapped here, and the kernel asked for them. It
+ * is written whole before any packet comes, so that no page fault is
+ * left for the workers.
+ */
+#define THP_SIZE (UINT64_C(2) << 20)
+
+static void *
+table_map(size_t len, int socket)
+{
+	uint8_t *raw, *p;
+
+	/* A page more, to start on a hugepage boundary. */
+	raw = mmap(NULL, len + THP_SIZE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	p = RTE_PTR_ALIGN_CEIL(raw, THP_SIZE);
+	if (p != raw)
+		munmap(raw, p - raw);
+	munmap(p + len, raw + THP_SIZE - p);
+	/* Hints both: without them the table works on small pages, or on
+	 * memory of another node. */
+	(void)madvise(p, len, MADV_HUGEPAGE);
+	if (socket >= 0 && numa_available() >= 0)
+		numa_tonode_memory(p, len, socket);
+	memset(p, 0, len);
+	return p;
+}
+
 struct st_flow_table *
 st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
 		     int socket)
@@ -272,20 +316,26 @@ st_flow_table_create(const char *name, uint32_t size, uint32_t idle_timeout_s,
 	uint32_t nb_buckets = RTE_ALIGN_CEIL(
 		(size + SLACK(size) + BUCKET_SLOTS - 1) / BUCKET_SLOTS,
 		EVICT_RUN);
+	size_t slots_len = sizeof(struct entry) * (size_t)nb_buckets *
+			   BUCKET_SLOTS;
+	size_t len = slots_len + sizeof(struct bucket) * nb_buckets;
 	struct st_flow_table *t;
 
 	t = rte_zmalloc_socket(name, sizeof(*t), RTE_CACHE_LINE_SIZE, socket);
 	if (t == NULL)
 		goto nomem;
-	t->buckets = rte_zmalloc_socket(name, sizeof(t->buckets[0]) *
-						      nb_buckets,
-					RTE_CACHE_LINE_SIZE, socket);
-	t->slots_of = rte_zmalloc_socket(name, sizeof(t->slots_of[0]) *
-						       (size_t)nb_buckets *
-						       BUCKET_SLOTS,
-					 RTE_CACHE_LINE_SIZE, socket);
-	if (t->buckets == NULL || t->slots_of == NULL)
+	if (rte_eal_has_hugepages()) {
+		t->mem = rte_zmalloc_socket(name, len, RTE_CACHE_LINE_SIZE,
+					    socket);
+	} else {
+		len = RTE_ALIGN_CEIL(len, THP_SIZE);
+		t->mem = table_map(len, socket);
+		t->mem_len = t->mem != NULL ? len : 0;
+	}
+	if (t->mem == NULL)
 		goto nomem;
+	t->slots_of = t->mem;
+	t->buckets = RTE_PTR_ADD(t->mem, slots_len);
 	t->nb_buckets = nb_buckets;
 	t->probe_max = RTE_MIN((uint32_t)ST_FLOW_PROBE_MAX, nb_buckets - 1);
 	t->capacity = size;
@@ -306,9 +356,49 @@ st_flow_table_free(struct st_flow_table *t)
 {
 	if (t == NULL)
 		return;
-	rte_free(t->slots_of);
-	rte_free(t->buckets);
+	if (t->mem_len != 0)
+		munmap(t->mem, t->mem_len);
+	else
+		rte_free(t->mem);
 	rte_free(t);
+}
+
+int
+st_flow_table_memory(const struct st_flow_table *t, size_t *bytes,
+		     size_t *thp_bytes)
+{
+	uintptr_t at = (uintptr_t)t->mem, start, end;
+	unsigned long long kb;
+	bool in = false;
+	char line[256];
+	FILE *f;
+
+	*bytes = t->mem_len != 0 ? t->mem_len :
+		 (size_t)t->slots * sizeof(struct entry) +
+			 (size_t)t->nb_buckets * sizeof(struct bucket);
+	*thp_bytes = 0;
+	if (t->mem_len == 0)
+		return 0;
+	f = fopen("/proc/self/smaps", "r");
+	if (f == NULL)
+		return -errno;
+	/* The mapping that holds the table: one of its own, or one the kernel
+	 * merged it into with its neighbours (another worker's table). */
+	while (fgets(line, sizeof(line), f) != NULL) {
+		/* A mapping's line, "start-end perms ...": no field's name
+		 * is hex digits then a '-'. */
+		if (sscanf(line, "%" SCNxPTR "-%" SCNxPTR " ", &start,
+			   &end) == 2) {
+			in = start <= at && at < end;
+			continue;
+		}
+		if (in && sscanf(line, "AnonHugePages: %llu kB", &kb) == 1) {
+			*thp_bytes = RTE_MIN((size_t)kb << 10, *bytes);
+			break;
+		}
+	}
+	fclose(f);
+	return 0;
 }
 
 static inline void

@@ -210,6 +210,17 @@ struct st_flow_table *st_flow_table_create(const char *name, uint32_t size,
 void st_flow_table_free(struct st_flow_table *t);
 
 /**
+ * The memory of a table's slots and buckets, and how much of it the
+ * kernel backs with transparent hugepages: a table made without EAL
+ * hugepages asks for them (on EAL hugepages, 0). Slow, it reads
+ * /proc/self/smaps: for start-up messages and tests.
+ *
+ * @return 0, or a negative errno when smaps cannot be read
+ */
+int st_flow_table_memory(const struct st_flow_table *t, size_t *bytes,
+			 size_t *thp_bytes);
+
+/**
  * Find the flows of a burst of packets, creating those not yet known (by
  * evicting one when the table is full), and update their state with each
  * packet (last seen, directions, SYN, payload, FIN/RST).

@@ -341,6 +341,36 @@ start_port(uint16_t port_id)
 }
 
 /*
+ * Without EAL hugepages a flow table asks the kernel for transparent ones
+ * (flow.c says why): say at start whether it got them, as a table on
+ * 4 KiB pages costs lookups a TLB miss each. Every worker's is alike.
+ */
+static void
+report_flow_memory(const struct st_worker *w)
+{
+	size_t bytes, thp;
+	int ret;
+
+	if (rte_eal_has_hugepages())
+		return;
+	ret = st_flow_table_memory(st_worker_flow_table(w), &bytes, &thp);
+	if (ret != 0) {
+		RTE_LOG(NOTICE, USER1, "flow tables: cannot read smaps: %s\n",
+			strerror(-ret));
+	} else if (thp == 0) {
+		RTE_LOG(WARNING, USER1,
+			"flow tables on 4 KiB pages (%zu KiB each): no EAL "
+			"hugepages (scripts/setup-hugepages), nor transparent "
+			"ones (/sys/kernel/mm/transparent_hugepage/enabled): "
+			"lookups will miss the TLB\n", bytes >> 10);
+	} else {
+		RTE_LOG(INFO, USER1,
+			"flow tables: %zu KiB each, %zu KiB of it on "
+			"transparent hugepages\n", bytes >> 10, thp >> 10);
+	}
+}
+
+/*
  * Worker i polls RX queue i of each wire port that has one, so with
  * symmetric RSS both directions of a flow meet on the same worker.
  */
@@ -377,6 +407,7 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 		if (app->workers[i] == NULL)
 			rte_exit(EXIT_FAILURE, "%s\n", err);
 	}
+	report_flow_memory(app->workers[0]);
 }
 
 /*

@@ -363,6 +363,12 @@ st_worker_stop(struct st_worker *w)
 	__atomic_store_n(&w->stop, 1, __ATOMIC_RELAXED);
 }
 
+const struct st_flow_table *
+st_worker_flow_table(const struct st_worker *w)
+{
+	return w->flows;
+}
+
 uint64_t
 st_worker_last_rx_tsc(const struct st_worker *w)
 {

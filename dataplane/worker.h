@@ -74,6 +74,9 @@ uint16_t st_worker_poll(struct st_worker *w);
 /** Ask a running worker to finish (any thread). */
 void st_worker_stop(struct st_worker *w);
 
+/** The worker's flow table, for start-up messages. */
+const struct st_flow_table *st_worker_flow_table(const struct st_worker *w);
+
 /** TSC of the worker's last non-empty RX burst, or of its start; 0 until
  * the worker has started. */
 uint64_t st_worker_last_rx_tsc(const struct st_worker *w);
