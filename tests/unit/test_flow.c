@@ -1246,6 +1246,7 @@ test_table_on_transparent_hugepages(void **state)
 	if (f != NULL) {
 		if (fgets(mode, sizeof(mode), f) == NULL)
 			mode[0] = '\0';
+		mode[strcspn(mode, "\n")] = '\0';
 		fclose(f);
 	}
 	if (strstr(mode, "[always]") == NULL &&
