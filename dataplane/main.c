@@ -222,10 +222,23 @@ create_pool(const char *kind, int socket, unsigned int n, uint16_t data_room)
 }
 
 /*
+ * Free data mbufs that copies leave to RX (struct st_mirror_pools): what
+ * the lcores' caches may hold, which only their own lcore can take, and a
+ * burst from each side for every worker.
+ */
+static unsigned int
+data_reserve(unsigned int nb_workers)
+{
+	return (nb_workers + 1) * MEMPOOL_CACHE * 3 / 2 +
+	       nb_workers * ST_BURST * ST_SIDE_COUNT;
+}
+
+/*
  * Mempools per NUMA socket in use. Data mbufs cover every RX and TX
- * descriptor, the TX buffers, per-lcore caches, and every clone that can
- * be in flight: each clone pins one data mbuf, so bounding the clones
- * bounds what copies can hold, and RX never runs dry because of a shadow.
+ * descriptor, the TX buffers, per-lcore caches, every copy that can be in
+ * flight (each pins one data mbuf: a shadow's TX queue and buffer hold at
+ * most ST_TX_DESC + ST_BURST of them, held heads are clones) and the
+ * reserve, so that RX never runs dry because of a shadow.
  * Each worker also keeps a burst of clone mbufs in stock.
  * An encapsulated copy also takes a header mbuf, from a pool of its own.
  */
@@ -238,7 +251,8 @@ create_pools(struct app *app, unsigned int nb_ports, unsigned int extra)
 			      w * ST_BURST + (w + 1) * MEMPOOL_CACHE;
 	unsigned int data = nb_ports * w * (ST_RX_DESC + ST_TX_DESC) +
 			    w * ST_BURST * ST_SIDE_COUNT +
-			    (w + 1) * MEMPOOL_CACHE + clones + extra;
+			    (w + 1) * MEMPOOL_CACHE + clones + data_reserve(w) +
+			    extra;
 	unsigned int i;
 	int socket;
 
@@ -399,8 +413,13 @@ create_workers(struct app *app, const uint16_t nb_rxq[ST_SIDE_COUNT])
 		p.policy = st_runtime_policy_slot(app->runtime);
 		p.qsbr = st_runtime_qsbr(app->runtime);
 		p.max_head_bytes = app->cfg->http.max_head_bytes;
-		p.clone_pool = app->clone_pool[socket];
-		p.hdr_pool = app->hdr_pool[socket];
+		p.pools = (struct st_mirror_pools){
+			.data = app->data_pool[socket],
+			.data_reserve = data_reserve(app->nb_workers),
+			.data_sharers = app->nb_workers,
+			.clone = app->clone_pool[socket],
+			.hdr = app->hdr_pool[socket],
+		};
 		p.stats = &app->stats[i];
 		p.flow_table = &app->cfg->flow_table;
 		app->workers[i] = st_worker_create(&p, err, sizeof(err));

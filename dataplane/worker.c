@@ -130,8 +130,7 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 		return NULL;
 	}
 	w->mirror = st_mirror_worker_create(p->mirrors, p->tx_queue,
-					    p->clone_pool, p->hdr_pool,
-					    p->stats, socket);
+					    &p->pools, p->stats, socket);
 	if (w->mirror != NULL)
 		w->verdict = st_verdict_create(w->mirror, p->stats, p->index,
 					       p->max_head_bytes, socket);

@@ -37,8 +37,7 @@ struct st_worker_params {
 	struct st_policy *const *policy;
 	struct rte_rcu_qsbr *qsbr;
 	uint32_t max_head_bytes;	/* largest any policy will ask for */
-	struct rte_mempool *clone_pool;
-	struct rte_mempool *hdr_pool;	/* NULL when no mirror encapsulates */
+	struct st_mirror_pools pools;	/* what its copies draw on */
 	struct st_worker_stats *stats;	/* counters it owns */
 	const struct st_flow_table_conf *flow_table;
 	uint32_t drain_us;		/* 0: ST_WORKER_DRAIN_US */

@@ -168,6 +168,12 @@ st_encap_has_header(const struct st_encap *e)
 	return e->type != ST_ENCAP_NONE;
 }
 
+bool
+st_encap_keeps_frame(const struct st_encap *e)
+{
+	return e->type != ST_ENCAP_VLAN && e->truncate == 0;
+}
+
 /* Keep the first @p len bytes of a chain, by lengths alone. */
 static void
 truncate_chain(struct rte_mbuf *m, uint32_t len)

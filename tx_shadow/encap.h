@@ -45,6 +45,10 @@ void st_encap_free(struct st_encap *e);
 /** Whether copies need a header mbuf (any type but ST_ENCAP_NONE). */
 int st_encap_has_header(const struct st_encap *e);
 
+/** Whether copies leave the frame as it is (no VLAN tag, no truncation):
+ * then a reference to the original serves as the copy. */
+bool st_encap_keeps_frame(const struct st_encap *e);
+
 /**
  * Turn a clone into the frame that goes to the shadow: truncate it, then
  * chain the outer headers in front. The shared data is never written.

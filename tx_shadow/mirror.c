@@ -15,6 +15,7 @@ struct st_mirror_session {
 	struct st_encap *encap;
 	uint16_t port_id;
 	uint8_t link_up;	/* written by the control thread */
+	uint8_t shares;		/* copies are the original, referenced */
 };
 
 struct st_mirror_set {
@@ -24,9 +25,12 @@ struct st_mirror_set {
 
 struct st_mirror_worker {
 	const struct st_mirror_set *set;
-	struct rte_mempool *clone_pool;
-	struct rte_mempool *hdr_pool;
+	struct st_mirror_pools pools;
 	struct st_worker_stats *stats;
+	/* Copies that may still share their original before the data pool
+	 * is looked at again, and whether it was in this iteration. */
+	uint32_t share_budget;
+	bool share_looked;
 	uint32_t seq[ST_MAX_MIRRORS];	/* copies made, per session */
 	/* Indirect mbufs taken from the clone pool ST_BURST at a time: a
 	 * copy then costs a pop, not a mempool get of its own. */
@@ -60,6 +64,7 @@ st_mirror_set_create(const struct st_config *cfg, int socket)
 			st_mirror_set_free(set);
 			return NULL;
 		}
+		s->shares = st_encap_keeps_frame(s->encap);
 		set->count++;
 	}
 	return set;
@@ -108,8 +113,7 @@ st_mirror_set_link(struct st_mirror_set *set, unsigned int idx, bool up)
 
 struct st_mirror_worker *
 st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
-			struct rte_mempool *clone_pool,
-			struct rte_mempool *hdr_pool,
+			const struct st_mirror_pools *pools,
 			struct st_worker_stats *stats, int socket)
 {
 	struct st_mirror_worker *mw;
@@ -120,8 +124,9 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 	if (mw == NULL)
 		return NULL;
 	mw->set = set;
-	mw->clone_pool = clone_pool;
-	mw->hdr_pool = hdr_pool;
+	mw->pools = *pools;
+	if (mw->pools.data_sharers == 0)
+		mw->pools.data_sharers = 1;
 	mw->stats = stats;
 	for (i = 0; i < set->count; i++) {
 		struct st_mirror_stats *ms = &stats->mirror[i];
@@ -137,7 +142,7 @@ st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
 static void
 unstock(struct st_mirror_worker *mw)
 {
-	rte_mempool_put_bulk(mw->clone_pool, (void **)mw->stock, mw->stocked);
+	rte_mempool_put_bulk(mw->pools.clone, (void **)mw->stock, mw->stocked);
 	mw->stocked = 0;
 }
 
@@ -163,12 +168,12 @@ count_drop(struct st_mirror_stats *ms, enum st_drop_cause cause,
 static __rte_noinline bool
 restock(struct st_mirror_worker *mw)
 {
-	if (rte_mempool_get_bulk(mw->clone_pool, (void **)mw->stock,
+	if (rte_mempool_get_bulk(mw->pools.clone, (void **)mw->stock,
 				 ST_BURST) == 0) {
 		mw->stocked = ST_BURST;
 		return true;
 	}
-	mw->stock[0] = rte_mbuf_raw_alloc(mw->clone_pool);
+	mw->stock[0] = rte_mbuf_raw_alloc(mw->pools.clone);
 	mw->stocked = mw->stock[0] != NULL;
 	return mw->stocked != 0;
 }
@@ -185,12 +190,42 @@ clone_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
 	struct rte_mbuf *mi;
 
 	if (unlikely(m->nb_segs != 1))
-		return rte_pktmbuf_clone(m, mw->clone_pool);
+		return rte_pktmbuf_clone(m, mw->pools.clone);
 	if (unlikely(mw->stocked == 0) && !restock(mw))
 		return NULL;
 	mi = mw->stock[--mw->stocked];
 	rte_pktmbuf_attach(mi, m);
 	return mi;
+}
+
+/*
+ * Whether a copy may share its original. The budget is this worker's part
+ * of what the data pool had beyond the reserve when last looked at: the
+ * look reads every lcore's cache, so it is made once a budget, and at
+ * most once an iteration when the pool is short.
+ */
+static __rte_noinline bool
+share_refill(struct st_mirror_worker *mw)
+{
+	unsigned int avail;
+
+	if (mw->share_looked)
+		return false;
+	mw->share_looked = true;
+	avail = rte_mempool_avail_count(mw->pools.data);
+	mw->share_budget = avail > mw->pools.data_reserve ?
+		(avail - mw->pools.data_reserve) / mw->pools.data_sharers : 0;
+	return mw->share_budget != 0;
+}
+
+static inline struct rte_mbuf *
+share_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
+{
+	if (unlikely(mw->share_budget == 0) && !share_refill(mw))
+		return NULL;
+	mw->share_budget--;
+	rte_pktmbuf_refcnt_update(m, 1);
+	return m;
 }
 
 void
@@ -208,12 +243,11 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 			count_drop(ms, ST_DROP_LINK_DOWN, m);
 			continue;
 		}
-		/* The clone's mbufs come from a pool of their own, sized so
-		 * that copies in flight can never starve RX of data mbufs:
-		 * under pressure copies fail here, originals do not. */
-		copy = clone_of(mw, m);
+		/* What copies pin is bounded (struct st_mirror_pools): under
+		 * pressure copies fail here, originals do not. */
+		copy = likely(s->shares) ? share_of(mw, m) : clone_of(mw, m);
 		if (likely(copy != NULL))
-			copy = st_encap_apply(s->encap, copy, mw->hdr_pool,
+			copy = st_encap_apply(s->encap, copy, mw->pools.hdr,
 					      flow_hash, mw->seq[i]++,
 					      &ms->truncated);
 		if (unlikely(copy == NULL)) {
@@ -237,6 +271,7 @@ st_mirror_flush(struct st_mirror_worker *mw)
 
 	for (i = 0; i < mw->set->count; i++)
 		st_txbuf_flush(&mw->tx[i]);
+	mw->share_looked = false;
 }
 
 void

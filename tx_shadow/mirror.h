@@ -4,10 +4,13 @@
 
 /*
  * Mirror sessions: the zero-copy path from a packet the dataplane chose to
- * copy to a shadow port. A copy is a clone sharing the original's data
- * (mbuf refcount), sent on a TX queue of its own; a copy that cannot be
- * sent is counted and freed, never waited for, so a slow or dead shadow
- * never delays an original.
+ * copy to a shadow port. A copy shares the original's data by mbuf
+ * refcount: where the session leaves the frame as it is, the copy is the
+ * original's own mbuf, referenced once more; where it cuts the frame or
+ * tags it, a clone (an indirect mbuf with lengths of its own). It is sent
+ * on a TX queue of its own; a copy that cannot be sent is counted and
+ * freed, never waited for, so a slow or dead shadow never delays an
+ * original.
  *
  * A set of sessions is shared by all workers and tuned by the control
  * thread; each worker has its own st_mirror_worker with its TX queues.
@@ -56,22 +59,37 @@ uint16_t st_mirror_set_port(const struct st_mirror_set *set,
 void st_mirror_set_link(struct st_mirror_set *set, unsigned int idx,
 			bool up);
 
+/*
+ * The pools a worker's copies draw on. A copy pins its original's data
+ * mbuf until the shadow's driver frees it. Clones are bounded by their
+ * pool; shared originals by the shadow's TX queue, which the data pool is
+ * sized for, and, should a driver hold more than its descriptors, by the
+ * reserve: a worker shares only while the data pool has more free mbufs
+ * than that, so that RX always finds its own.
+ */
+struct st_mirror_pools {
+	struct rte_mempool *data;	/* where the originals come from */
+	unsigned int data_reserve;	/* free data mbufs left to RX */
+	unsigned int data_sharers;	/* workers whose copies pin @data */
+	struct rte_mempool *clone;	/* indirect mbufs for the clones */
+	struct rte_mempool *hdr;	/* header mbufs, or NULL when
+					 * st_mirror_set_has_headers() is
+					 * false */
+};
+
 /**
  * Per-worker state: one TX queue on every shadow port.
  *
  * @param set         the shared sessions
  * @param queue_id    this worker's TX queue id on every shadow port
- * @param clone_pool  pool of indirect mbufs for the clones
- * @param hdr_pool    pool of header mbufs for encapsulation, or NULL when
- *                    st_mirror_set_has_headers() is false
+ * @param pools       what copies draw on
  * @param stats       the worker's counters (mirror[] is fed)
  * @param socket      NUMA socket for the allocation
  * @return the state, or NULL on allocation failure
  */
 struct st_mirror_worker *
 st_mirror_worker_create(const struct st_mirror_set *set, uint16_t queue_id,
-			struct rte_mempool *clone_pool,
-			struct rte_mempool *hdr_pool,
+			const struct st_mirror_pools *pools,
 			struct st_worker_stats *stats, int socket);
 
 /** Free per-worker state (after st_mirror_drain(); NULL is ignored). */
@@ -80,9 +98,10 @@ void st_mirror_worker_free(struct st_mirror_worker *mw);
 /**
  * Send a copy of @p m to every session whose bit is set in @p sessions,
  * truncated and encapsulated as the session says. @p m is only read and
- * its refcount raised; the caller still owns it and must not modify its
- * data afterwards. A packet for two sessions is cloned twice from the
- * same data.
+ * its refcount raised; the caller still owns it and must modify neither
+ * its data nor its lengths afterwards. A packet for two sessions is
+ * referenced twice. A copy that finds no mbuf (the clone pool empty, the
+ * data pool at its reserve) is an ST_DROP_NO_MBUF drop.
  *
  * @param flow_hash  the flow's symmetric hash, for outer entropy
  */
@@ -99,7 +118,9 @@ void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 struct rte_mbuf *st_mirror_hold(struct st_mirror_worker *mw,
 				struct rte_mbuf *m);
 
-/** Send whatever copies are buffered. */
+/** Send whatever copies are buffered: at the end of every iteration that
+ * received packets (a data pool found at its reserve is looked at again
+ * in the next one). */
 void st_mirror_flush(struct st_mirror_worker *mw);
 
 /**

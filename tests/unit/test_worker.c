@@ -38,16 +38,21 @@
 #include "worker.h"
 
 #define RING_SIZE 64
+#define DATA_POOL 1024
 #define CLONE_POOL 256
+/* Free data mbufs shared copies leave: the test takes the pool below it. */
+#define DATA_RESERVE 64
 /* No drain within the test: only the loop itself can send. */
 #define NO_DRAIN_US (3600u * 1000 * 1000)
 
-enum { CLIENT, SERVER, SHADOW, NB_PORTS };
+/* SHADOW's copies share their original; CUT's, truncated, are clones. */
+enum { CLIENT, SERVER, SHADOW, CUT, NB_PORTS };
 
 static const char config_yaml[] =
 	"ports: { client: 0, server: 1 }\n"
 	"mirrors:\n"
-	"  - { name: shadow, port: 2, percent: 100 }\n";
+	"  - { name: shadow, port: 2, percent: 100 }\n"
+	"  - { name: cut, port: 3, percent: 100, truncate: 64 }\n";
 
 static struct {
 	struct rte_ring *rx[NB_PORTS];	/* what the worker receives */
@@ -65,7 +70,7 @@ static struct {
 static int
 make_ports(void)
 {
-	static const char *const names[NB_PORTS] = { "c", "s", "m" };
+	static const char *const names[NB_PORTS] = { "c", "s", "m", "k" };
 	char name[RTE_RING_NAMESIZE];
 	int i, ret;
 
@@ -85,9 +90,9 @@ make_ports(void)
 			return -1;
 		t.port[i] = (uint16_t)ret;
 	}
-	/* The config names ports 0, 1 and 2. */
+	/* The config names ports 0 to 3. */
 	return t.port[CLIENT] == 0 && t.port[SERVER] == 1 &&
-	       t.port[SHADOW] == 2 ? 0 : -1;
+	       t.port[SHADOW] == 2 && t.port[CUT] == 3 ? 0 : -1;
 }
 
 static int
@@ -132,7 +137,7 @@ setup(void **state)
 	}
 	if (load_config(&t.cfg) != 0)
 		return -1;
-	t.pool = rte_pktmbuf_pool_create("t_pool", 1024, 0, 0,
+	t.pool = rte_pktmbuf_pool_create("t_pool", DATA_POOL, 0, 0,
 					 RTE_MBUF_DEFAULT_BUF_SIZE,
 					 SOCKET_ID_ANY);
 	t.clone_pool = rte_pktmbuf_pool_create("t_clone", CLONE_POOL, 0, 0, 0,
@@ -153,9 +158,11 @@ setup(void **state)
 	if (t.mirrors == NULL)
 		return -1;
 	for (i = 0; i < NB_PORTS; i++) {
-		if (st_port_configure(t.port[i], "test", i == SHADOW ? 0 : 1,
-				      1, i == SHADOW ? NULL : t.pool,
-				      i != SHADOW, err, sizeof(err)) != 0 ||
+		bool wire = i == CLIENT || i == SERVER;
+
+		if (st_port_configure(t.port[i], "test", wire, 1,
+				      wire ? t.pool : NULL, wire, err,
+				      sizeof(err)) != 0 ||
 		    rte_eth_dev_start(t.port[i]) != 0) {
 			fprintf(stderr, "port %d: %s\n", i, err);
 			return -1;
@@ -169,7 +176,10 @@ setup(void **state)
 	p.policy = st_runtime_policy_slot(t.runtime);
 	p.qsbr = st_runtime_qsbr(t.runtime);
 	p.max_head_bytes = t.cfg.http.max_head_bytes;
-	p.clone_pool = t.clone_pool;
+	p.pools = (struct st_mirror_pools){ .data = t.pool,
+					    .data_reserve = DATA_RESERVE,
+					    .data_sharers = 1,
+					    .clone = t.clone_pool };
 	p.stats = t.stats;
 	p.flow_table = &t.cfg.flow_table;
 	p.drain_us = NO_DRAIN_US;
@@ -266,11 +276,13 @@ test_lone_packet_leaves_in_its_iteration(void **state)
 	/* Not one packet more came, and no drain ran: still both left. */
 	expect_sent(SERVER, 1, &seq);
 	expect_sent(SHADOW, 1, &seq);
+	expect_sent(CUT, 1, &seq);
 	expect_sent(CLIENT, 0, NULL);
 	/* Nothing was held back to leave later. */
 	assert_int_equal(st_worker_poll(t.worker), 0);
 	expect_sent(SERVER, 0, NULL);
 	expect_sent(SHADOW, 0, NULL);
+	expect_sent(CUT, 0, NULL);
 }
 
 static void
@@ -291,10 +303,12 @@ test_both_sides_in_one_iteration(void **state)
 	expect_sent(CLIENT, 1, &server_seq);
 	/* Both sides' copies, in the order the worker polled them. */
 	expect_sent(SHADOW, 4, shadow_seqs);
+	expect_sent(CUT, 4, shadow_seqs);
 	assert_int_equal(t.stats->side[ST_SIDE_CLIENT].forwarded_packets +
 				 t.stats->side[ST_SIDE_SERVER].forwarded_packets,
 			 5);
 	assert_int_equal(t.stats->mirror[0].packets, 5);
+	assert_int_equal(t.stats->mirror[1].packets, 5);
 }
 
 /* Take and free everything @p port sent; how many there were. */
@@ -325,19 +339,104 @@ client_burst(unsigned int n, uint32_t seq)
 }
 
 /*
+ * A mirror that leaves the frame as it is sends the original's own mbuf,
+ * referenced once more; one that truncates sends a clone of it.
+ */
+static void
+test_copies_share_the_original(void **state)
+{
+	unsigned int in_use = rte_mempool_in_use_count(t.pool);
+	struct rte_mbuf *fwd, *copy, *cut;
+
+	(void)state;
+	assert_int_equal(rte_ring_enqueue(t.rx[CLIENT], tcp_frame(true, 5)),
+			 0);
+	assert_int_equal(st_worker_poll(t.worker), 1);
+	assert_int_equal(rte_ring_dequeue(t.tx[SERVER], (void **)&fwd), 0);
+	assert_int_equal(rte_ring_dequeue(t.tx[SHADOW], (void **)&copy), 0);
+	assert_int_equal(rte_ring_dequeue(t.tx[CUT], (void **)&cut), 0);
+	assert_ptr_equal(copy, fwd);
+	assert_true(RTE_MBUF_CLONED(cut));
+	assert_ptr_equal(rte_mbuf_from_indirect(cut), fwd);
+	/* The original, its shared copy, and the clone's hold on it. */
+	assert_int_equal(rte_mbuf_refcnt_read(fwd), 3);
+	assert_int_equal(rte_mempool_in_use_count(t.pool), in_use + 1);
+	rte_pktmbuf_free(cut);
+	rte_pktmbuf_free(copy);
+	assert_int_equal(rte_mbuf_refcnt_read(fwd), 1);
+	rte_pktmbuf_free(fwd);
+	assert_int_equal(rte_mempool_in_use_count(t.pool), in_use);
+}
+
+/*
+ * Shared copies pin data mbufs: once the data pool has no more free than
+ * the reserve, they fail (no_mbuf) while originals and clones go on, and
+ * they resume once it has.
+ */
+static void
+test_shared_copies_stop_at_the_data_pool_reserve(void **state)
+{
+	static void *taken[DATA_POOL];
+	const struct st_mirror_stats *shared = &t.stats->mirror[0];
+	const struct st_mirror_stats *cloned = &t.stats->mirror[1];
+	uint64_t copies, clones, no_mbuf = shared->dropped[ST_DROP_NO_MBUF];
+	unsigned int nb_taken = 0, bursts = 0;
+	uint32_t seq = 10000;
+
+	(void)state;
+	take_sent(SHADOW);
+	take_sent(CUT);
+	/* Below the reserve, with room for the test's own frames. */
+	while (rte_mempool_avail_count(t.pool) > DATA_RESERVE - 16)
+		assert_int_equal(rte_mempool_get(t.pool, &taken[nb_taken++]),
+				 0);
+	/* What the worker saw at its last look may still be shared. */
+	while (shared->dropped[ST_DROP_NO_MBUF] == no_mbuf &&
+	       bursts++ < DATA_POOL / 8 + 1) {
+		client_burst(8, seq);
+		seq += 8;
+		take_sent(SHADOW);
+		take_sent(CUT);
+	}
+	assert_true(shared->dropped[ST_DROP_NO_MBUF] > no_mbuf);
+
+	copies = shared->packets;
+	clones = cloned->packets;
+	no_mbuf = shared->dropped[ST_DROP_NO_MBUF];
+	client_burst(8, seq);
+	assert_int_equal(shared->packets - copies, 0);
+	assert_int_equal(shared->dropped[ST_DROP_NO_MBUF] - no_mbuf, 8);
+	assert_int_equal(cloned->packets - clones, 8);
+	assert_int_equal(take_sent(SHADOW), 0);
+	assert_int_equal(take_sent(CUT), 8);
+
+	rte_mempool_put_bulk(t.pool, taken, nb_taken);
+	copies = shared->packets;
+	client_burst(8, seq + 8);
+	assert_int_equal(shared->packets - copies, 8);
+	assert_int_equal(take_sent(SHADOW), 8);
+	take_sent(CUT);
+}
+
+/*
  * Clones are taken from their pool a burst at a time; a pool with less
  * than a burst left still gives its last ones, so copies fail (no_mbuf)
- * only once it is empty, and never cost an original.
+ * only once it is empty, and never cost an original. Shared copies do
+ * not need it.
  */
 static void
 test_copies_fail_only_once_the_clone_pool_is_empty(void **state)
 {
 	static void *taken[CLONE_POOL];
-	const struct st_mirror_stats *ms = &t.stats->mirror[0];
+	const struct st_mirror_stats *ms = &t.stats->mirror[1];
+	const uint64_t *shared_no_mbuf =
+		&t.stats->mirror[0].dropped[ST_DROP_NO_MBUF];
 	uint64_t copies = ms->packets, no_mbuf = ms->dropped[ST_DROP_NO_MBUF];
+	uint64_t shared_failed = *shared_no_mbuf;
 	unsigned int nb_taken = 0;
 
 	(void)state;
+	take_sent(CUT);
 	while (nb_taken < CLONE_POOL &&
 	       rte_mempool_get(t.clone_pool, &taken[nb_taken]) == 0)
 		nb_taken++;
@@ -358,14 +457,16 @@ test_copies_fail_only_once_the_clone_pool_is_empty(void **state)
 	client_burst(8, 200);
 	assert_int_equal(ms->packets - copies, 5);
 	assert_int_equal(ms->dropped[ST_DROP_NO_MBUF] - no_mbuf, 3);
+	assert_int_equal(*shared_no_mbuf, shared_failed);
 
 	/* All back: every packet copied again. */
 	rte_mempool_put_bulk(t.clone_pool, taken, nb_taken);
-	take_sent(SHADOW);
+	take_sent(CUT);
 	copies = ms->packets;
 	client_burst(ST_BURST, 300);
 	assert_int_equal(ms->packets - copies, ST_BURST);
-	assert_int_equal(take_sent(SHADOW), ST_BURST);
+	assert_int_equal(take_sent(CUT), ST_BURST);
+	take_sent(SHADOW);
 }
 
 int
@@ -374,6 +475,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lone_packet_leaves_in_its_iteration),
 		cmocka_unit_test(test_both_sides_in_one_iteration),
+		cmocka_unit_test(test_copies_share_the_original),
+		cmocka_unit_test(
+			test_shared_copies_stop_at_the_data_pool_reserve),
 		cmocka_unit_test(
 			test_copies_fail_only_once_the_clone_pool_is_empty),
 	};
