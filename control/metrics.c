@@ -437,7 +437,8 @@ render_mirrors(FILE *f, const struct scrape *s)
 	}
 	family(f, "shadowtap_mirror_dropped_packets_total", "counter",
 	       "Copies for the mirror given up, by cause: ring_full (its TX "
-	       "queue was full), no_mbuf (no clone buffer), link_down.");
+	       "queue was full), no_mbuf (no clone, or the data pool at its "
+	       "reserve), link_down.");
 	for (m = 0; m < n; m++)
 		for (c = 0; c < ST_DROP_CAUSES; c++) {
 			snprintf(labels, sizeof(labels), "%s",
