@@ -50,12 +50,14 @@ int st_encap_has_header(const struct st_encap *e);
 bool st_encap_keeps_frame(const struct st_encap *e);
 
 /**
- * Turn a clone into the frame that goes to the shadow: truncate it, then
+ * Turn a copy into the frame that goes to the shadow: truncate it, then
  * chain the outer headers in front. The shared data is never written.
  * Safe for any number of workers at once on the same @p e.
  *
  * @param e          the mirror's encapsulation
- * @param clone      a clone of the original; consumed in every case
+ * @param clone      the copy: a clone of the original, or, where
+ *                   st_encap_keeps_frame(), the original referenced once
+ *                   more; consumed in every case
  * @param hdr_pool   pool of header mbufs (unused without a header)
  * @param flow_hash  the flow's symmetric hash: outer UDP source port
  * @param seq        this worker's running count of copies to the mirror:

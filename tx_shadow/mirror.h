@@ -111,7 +111,7 @@ void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 /**
  * Keep a reference to @p m for a later st_mirror_send(), without copying
  * its data: a clone from the clone pool, so that what is held is bounded
- * like every other copy. The caller frees it.
+ * by that pool. The caller frees it.
  *
  * @return the reference, or NULL when the clone pool is empty
  */
