@@ -215,12 +215,32 @@ static const uint8_t line_start_kind[256] = {
 };
 
 /*
+ * Whether a line starting at @p p, with 8 bytes or more, may be a
+ * Content-Length or Transfer-Encoding field: its first 8 bytes, each
+ * ORed with 0x20, are "content-" or "transfer". That folds letters as
+ * ascii_lower() does and leaves '-' alone, so no such field is missed;
+ * what it lets through (Content-Type, or a CR folded onto '-') is read
+ * and told apart by frame_field(). Most lines starting with C or T
+ * (Cookie, Connection, Cache-Control) then cost two compares, not a
+ * memchr() for their end and frame_field()'s own.
+ */
+static inline bool
+may_frame(const uint8_t *p)
+{
+	uint64_t word = st_http_load64(p) | UINT64_C(0x2020202020202020);
+
+	return word == st_http_load64("content-") ||
+	       word == st_http_load64("transfer");
+}
+
+/*
  * Reading every line with read_line() costs a memchr() call and a
  * mispredicted exit per line, and the head's end and its framing need
  * only a few lines: the empty one and those starting with C or T. So the
  * lines are found 64 bytes at a time from an LF mask, and only those few
- * are read; the request line and the line after a Content-Length (which
- * a fold could continue) go through read_line().
+ * are read, C and T ones when their start may frame (may_frame()); the
+ * request line and the line after a Content-Length (which a fold could
+ * continue) go through read_line().
  */
 void
 st_http_head_finish(struct st_http_head *h)
@@ -275,6 +295,8 @@ st_http_head_finish(struct st_http_head *h)
 				}
 				if (*q == '\r')
 					continue;	/* CR then a byte: a line */
+				if (end - q >= 8 && !may_frame(q))
+					continue;
 				h->next = q;
 				if (!read_line(h, &line))
 					return;
