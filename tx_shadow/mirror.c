@@ -16,6 +16,7 @@ struct st_mirror_session {
 	uint16_t port_id;
 	uint8_t link_up;	/* written by the control thread */
 	uint8_t shares;		/* copies are the original, referenced */
+	uint8_t plain;		/* and go out as they are: no header */
 };
 
 struct st_mirror_set {
@@ -31,7 +32,9 @@ struct st_mirror_worker {
 	 * is looked at again, and whether it was in this iteration. */
 	uint32_t share_budget;
 	bool share_looked;
-	uint32_t seq[ST_MAX_MIRRORS];	/* copies made, per session */
+	/* Copies made, per session that is not plain: its headers'
+	 * sequence numbers. */
+	uint32_t seq[ST_MAX_MIRRORS];
 	/* Indirect mbufs taken from the clone pool ST_BURST at a time: a
 	 * copy then costs a pop, not a mempool get of its own. */
 	uint16_t stocked;
@@ -65,6 +68,7 @@ st_mirror_set_create(const struct st_config *cfg, int socket)
 			return NULL;
 		}
 		s->shares = st_encap_keeps_frame(s->encap);
+		s->plain = s->shares && !st_encap_has_header(s->encap);
 		set->count++;
 	}
 	return set;
@@ -228,6 +232,21 @@ share_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
 	return m;
 }
 
+/* A copy that session @p i changes: a clone of its own (truncated,
+ * tagged), or the original shared with a header mbuf in front. */
+static struct rte_mbuf *
+copy_of(struct st_mirror_worker *mw, unsigned int i, struct rte_mbuf *m,
+	uint32_t flow_hash)
+{
+	const struct st_mirror_session *s = &mw->set->session[i];
+	struct rte_mbuf *copy = s->shares ? share_of(mw, m) : clone_of(mw, m);
+
+	if (unlikely(copy == NULL))
+		return NULL;
+	return st_encap_apply(s->encap, copy, mw->pools.hdr, flow_hash,
+			      mw->seq[i]++, &mw->stats->mirror[i].truncated);
+}
+
 void
 st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 	       uint32_t sessions, uint32_t flow_hash)
@@ -244,12 +263,11 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 			continue;
 		}
 		/* What copies pin is bounded (struct st_mirror_pools): under
-		 * pressure copies fail here, originals do not. */
-		copy = likely(s->shares) ? share_of(mw, m) : clone_of(mw, m);
-		if (likely(copy != NULL))
-			copy = st_encap_apply(s->encap, copy, mw->pools.hdr,
-					      flow_hash, mw->seq[i]++,
-					      &ms->truncated);
+		 * pressure copies fail here, originals do not. A plain
+		 * session's copy is the original as it is: nothing for
+		 * st_encap_apply() to do. */
+		copy = likely(s->plain) ? share_of(mw, m) :
+					  copy_of(mw, i, m, flow_hash);
 		if (unlikely(copy == NULL)) {
 			count_drop(ms, ST_DROP_NO_MBUF, m);
 			continue;
