@@ -6,6 +6,8 @@ mirrored shares say about behaviour is, and that the derived figures (own
 cycles per packet, the copy path's) are the arithmetic they claim to be."""
 
 import glob
+import importlib.machinery
+import importlib.util
 import json
 import math
 import os
@@ -44,7 +46,32 @@ def positive(x):
     return number(x) and x > 0
 
 
+def check_verdicts():
+    """A target's verdict over rounds that disagree, which --quick's one
+    round never shows."""
+    sys.dont_write_bytecode = True  # leave no __pycache__ in perf/
+    loader = importlib.machinery.SourceFileLoader(
+        "perf_run", os.path.join(ROOT, "perf", "run"))
+    spec = importlib.util.spec_from_loader("perf_run", loader)
+    run = importlib.util.module_from_spec(spec)
+    loader.exec_module(run)
+    le = (lambda x, v: x <= v)
+    for rounds, median, verdict, met in (([90, 120, 95], 95, "not conclusive",
+                                          True),
+                                         ([90, 99], 94.5, "met", True),
+                                         ([101, 130], 115.5, "not met", False)):
+        t = run.judged("c", 100, median, rounds, le)
+        check(t["verdict"] == verdict and t["met"] == met and
+              t["rounds_met"] == sum(1 for x in rounds if x <= 100),
+              "rounds %r against 100: %r" % (rounds, t))
+    check(run.verdict_text(run.judged("c", 100, 95, [90, 120, 95], le))
+          .startswith("NOT CONCLUSIVE: met in 2 of 3 rounds"),
+          "not conclusive printed as %r" % run.verdict_text(
+              run.judged("c", 100, 95, [90, 120, 95], le)))
+
+
 def main():
+    check_verdicts()
     if shutil.which("dpdk-testpmd") is None:
         print("SKIP: dpdk-testpmd is not installed")
         sys.exit(77)
@@ -156,6 +183,16 @@ def main():
         check(number(t["measured"]) and t["met"] == (t["measured"] <=
                                                      t["target"]),
               "target %r" % t)
+    # Each target's rounds (one here) are counted against it, and the
+    # verdict follows them: met, not met, or not conclusive when they
+    # disagree.
+    for t, meets in ([(t, lambda x, v: x >= v) for t in r["targets"]] +
+                     [(t, lambda x, v: x <= v) for t in r["targets_own"]]):
+        k = sum(1 for x in t["rounds"] if meets(x, t["target"]))
+        check(len(t["rounds"]) == 1 and t["rounds_met"] == k and
+              t["verdict"] == ("met" if k == 1 else "not met") and
+              t["met"] == meets(t["measured"], t["target"]),
+              "target verdict %r" % t)
     # The copy path: what 100% adds to 0%, per copied packet.
     cases = r["cases"]
     copy = (cases["http/shadowtap-100%"]["own_cycles_rounds"][0] -
