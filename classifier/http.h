@@ -113,6 +113,44 @@ st_http_request_method(const uint8_t *p, uint32_t len)
 	return ret;
 }
 
+/* The 4 bytes at @p p as a number, in the order they come, on any CPU. */
+#define ST_HTTP_WORD4(a, b, c, d)                                        \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 |       \
+	 (uint32_t)(d) << 24)
+
+/**
+ * Whether a request may start at @p p: true for every payload that
+ * st_http_request_method() does not call ST_HTTP_NOT_REQUEST, and for a
+ * few others (1 to 3 bytes; a method's first 4 bytes with anything after
+ * them), never for no bytes. Decided without a branch on the bytes:
+ * whether a segment starts a request is the traffic's choice, which a
+ * branch mispredicts.
+ */
+static inline bool
+st_http_may_start_request(const uint8_t *p, uint32_t len)
+{
+	/* A method's first 4 bytes, by its first byte; P has three. Any
+	 * other entry's first byte differs from its index, so that only a
+	 * method's start matches: 0's is not 0, or zero padding would. */
+	static const uint32_t first4[256] = {
+		[0] = ST_HTTP_WORD4(1, 0, 0, 0),
+		['G'] = ST_HTTP_WORD4('G', 'E', 'T', ' '),
+		['H'] = ST_HTTP_WORD4('H', 'E', 'A', 'D'),
+		['P'] = ST_HTTP_WORD4('P', 'O', 'S', 'T'),
+		['D'] = ST_HTTP_WORD4('D', 'E', 'L', 'E'),
+		['O'] = ST_HTTP_WORD4('O', 'P', 'T', 'I'),
+		['C'] = ST_HTTP_WORD4('C', 'O', 'N', 'N'),
+		['T'] = ST_HTTP_WORD4('T', 'R', 'A', 'C'),
+	};
+	static const uint8_t short_bytes[4];	/* fewer than 4: no match */
+	const uint8_t *q = len >= 4 ? p : short_bytes;
+	uint32_t w = ST_HTTP_WORD4(q[0], q[1], q[2], q[3]);
+
+	return (len - 1 < 3) | (w == first4[q[0]]) |
+	       (w == ST_HTTP_WORD4('P', 'U', 'T', ' ')) |
+	       (w == ST_HTTP_WORD4('P', 'A', 'T', 'C'));
+}
+
 /**
  * Length of a request head: the request line and header lines up to and
  * including the empty line that ends them ("\r\n\r\n"; "\n\n" and

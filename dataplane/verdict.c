@@ -558,19 +558,26 @@ request_segment(struct st_verdict *v, const struct st_policy *policy,
 }
 
 /*
- * Whether a data segment of a flow without a pending head may start a
- * request: it begins like one, or a request is due somewhere in this
- * direction. Most segments (answers, bodies) do neither and follow the
- * flow's verdict as they are, touching nothing but the flow.
+ * Whether a segment of a flow without a pending head may start a
+ * request: it has data, and begins like one or a request is due
+ * somewhere in this direction. Most segments (answers, bodies, bare ACKs)
+ * do none of this and follow the flow's verdict as they are, touching
+ * nothing but the flow. One branch for all of it, at the caller: each
+ * test a branch of its own mispredicted on the traffic's mix. A segment
+ * let through that starts nothing (st_http_may_start_request() says
+ * "may") is found so by request_segment() and follows the verdict too.
  */
 static inline bool
 may_start_request(const struct st_flow *flow, const struct rte_mbuf *m,
 		  const struct st_pkt_info *info)
 {
-	return flow->next_request_dir == direction(info) ||
-	       st_http_request_method(rte_pktmbuf_mtod(m, const uint8_t *) +
-					      info->payload_off,
-				      info->payload_len) != ST_HTTP_NOT_REQUEST;
+	unsigned int due = (flow->next_request_dir == direction(info)) &
+			   (info->payload_len > 0);
+	unsigned int starts = st_http_may_start_request(
+		rte_pktmbuf_mtod(m, const uint8_t *) + info->payload_off,
+		info->payload_len);
+
+	return (due | starts) != 0;
 }
 
 void
@@ -591,7 +598,7 @@ st_verdict_packet(struct st_verdict *v, const struct st_policy *policy,
 				      now_tsc);
 			return;
 		}
-		if (info->payload_len > 0 && may_start_request(flow, m, info)) {
+		if (may_start_request(flow, m, info)) {
 			send_due(v, policy);
 			request_segment(v, policy, flow, m, info, flow_hash,
 					now_tsc);

@@ -151,6 +151,76 @@ test_not_requests(void **state)
 	assert_int_equal(st_http_request_method(NULL, 0), ST_HTTP_NOT_REQUEST);
 }
 
+/* st_http_may_start_request() of @p len bytes, from an exact copy. */
+static bool
+may_start_of(const void *p, size_t len)
+{
+	uint8_t *copy = exact_copy(p, len);
+	bool ret = st_http_may_start_request(copy, len);
+
+	free(copy);
+	return ret;
+}
+
+/* The test before st_http_request_method(): never "no" where that one
+ * says a request (or a prefix of one) starts; "no" for what most
+ * segments start with. */
+static void
+test_may_start_request(void **state)
+{
+	static const char *const no[] = {
+		"HTTP/1.1 200 OK\r\n", "{\"id\": 1}", "<!DOCTYPE html>",
+		"get / HTTP/1.1\r\n", "GETX / HTTP/1.1\r\n",
+		"HTTP", "POSX", "PUTT", "PRI * HTTP/2.0\r\n",
+	};
+	static const char *const methods[] = {
+		"GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE ",
+		"OPTIONS ", "CONNECT ", "TRACE ",
+	};
+	static const char alphabet[] = "GETHADPOSUCLNIRX \r\n";
+	static const uint8_t tls[] = { 0x16, 0x03, 0x01, 0x02, 0x00, 0x01 };
+	static const uint8_t padding[6];	/* a short frame's zeros */
+	uint8_t buf[12];
+	unsigned int seed = 5, i, j, met = 0;
+
+	(void)state;
+	for (i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+		print_message("%s\n", no[i]);
+		assert_false(may_start_of(no[i], strlen(no[i])));
+	}
+	assert_false(may_start_of(tls, sizeof(tls)));
+	assert_false(may_start_of(padding, sizeof(padding)));
+	assert_false(may_start_of("", 0));
+	assert_false(st_http_may_start_request(NULL, 0));
+	/* Every method, whole and cut anywhere, then bytes drawn from
+	 * methods' own. */
+	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		char line[32];
+
+		snprintf(line, sizeof(line), "%s/ HTTP/1.1", methods[i]);
+		for (j = 1; j <= strlen(line); j++) {
+			assert_int_not_equal(method_of_bytes(line, j),
+					     ST_HTTP_NOT_REQUEST);
+			assert_true(may_start_of(line, j));
+		}
+	}
+	for (i = 0; i < 200000; i++) {
+		uint32_t len = rand_r(&seed) % (sizeof(buf) + 1);
+		int method;
+
+		for (j = 0; j < len; j++)
+			buf[j] = (uint8_t)alphabet[rand_r(&seed) %
+						   (sizeof(alphabet) - 1)];
+		method = method_of_bytes(buf, len);
+		if (method != ST_HTTP_NOT_REQUEST) {
+			met++;
+			assert_true(may_start_of(buf, len));
+		}
+	}
+	/* Enough requests and prefixes drawn to say something. */
+	assert_true(met > 1000);
+}
+
 static void
 test_head_length(void **state)
 {
@@ -606,6 +676,7 @@ main(void)
 		cmocka_unit_test(test_methods),
 		cmocka_unit_test(test_method_prefixes),
 		cmocka_unit_test(test_not_requests),
+		cmocka_unit_test(test_may_start_request),
 		cmocka_unit_test(test_head_length),
 		cmocka_unit_test(test_body_length_none),
 		cmocka_unit_test(test_body_length_content_length),
