@@ -113,7 +113,8 @@ st_http_request_method(const uint8_t *p, uint32_t len)
 	return ret;
 }
 
-/* The 4 bytes at @p p as a number, in the order they come, on any CPU. */
+/* Four bytes as a number, the first in the lowest 8 bits: the same
+ * number on any CPU, whether the bytes are constants or read one by one. */
 #define ST_HTTP_WORD4(a, b, c, d)                                        \
 	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 |       \
 	 (uint32_t)(d) << 24)

@@ -10,6 +10,7 @@ import importlib.machinery
 import importlib.util
 import json
 import math
+import operator
 import os
 import shutil
 import subprocess
@@ -55,7 +56,7 @@ def check_verdicts():
     spec = importlib.util.spec_from_loader("perf_run", loader)
     run = importlib.util.module_from_spec(spec)
     loader.exec_module(run)
-    le = (lambda x, v: x <= v)
+    le = operator.le
     for rounds, median, verdict, met in (([90, 120, 95], 95, "not conclusive",
                                           True),
                                          ([90, 99], 94.5, "met", True),
@@ -64,10 +65,9 @@ def check_verdicts():
         check(t["verdict"] == verdict and t["met"] == met and
               t["rounds_met"] == sum(1 for x in rounds if x <= 100),
               "rounds %r against 100: %r" % (rounds, t))
-    check(run.verdict_text(run.judged("c", 100, 95, [90, 120, 95], le))
-          .startswith("NOT CONCLUSIVE: met in 2 of 3 rounds"),
-          "not conclusive printed as %r" % run.verdict_text(
-              run.judged("c", 100, 95, [90, 120, 95], le)))
+    text = run.verdict_text(run.judged("c", 100, 95, [90, 120, 95], le))
+    check(text.startswith("NOT CONCLUSIVE: met in 2 of 3 rounds"),
+          "not conclusive printed as %r" % text)
 
 
 def main():
@@ -186,8 +186,8 @@ def main():
     # Each target's rounds (one here) are counted against it, and the
     # verdict follows them: met, not met, or not conclusive when they
     # disagree.
-    for t, meets in ([(t, lambda x, v: x >= v) for t in r["targets"]] +
-                     [(t, lambda x, v: x <= v) for t in r["targets_own"]]):
+    for t, meets in ([(t, operator.ge) for t in r["targets"]] +
+                     [(t, operator.le) for t in r["targets_own"]]):
         k = sum(1 for x in t["rounds"] if meets(x, t["target"]))
         check(len(t["rounds"]) == 1 and t["rounds_met"] == k and
               t["verdict"] == ("met" if k == 1 else "not met") and
