@@ -75,7 +75,8 @@ def check_prerequisites():
 
 
 def ip(*args):
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True,
+                   timeout=TIMEOUT_S)
 
 
 def kernel_up(iface):
@@ -210,7 +211,9 @@ class Appliance(ControlledAppliance):
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
-            self.proc.wait()
+            # One stuck in the kernel (state D) outlives SIGKILL: an error
+            # here, not a test that hangs until its harness's timeout.
+            self.proc.wait(timeout=TIMEOUT_S)
         self.cleanup()
 
 
