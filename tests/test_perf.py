@@ -133,6 +133,11 @@ def main():
               "%s: own cycles %r are not %r - %r" % (
                   name, own, c["cycles_per_packet"],
                   ref["cycles_per_packet"]))
+        own_ns = c["own_ns_per_packet"]
+        check(abs(own_ns - (c["ns_per_packet"] - ref["ns_per_packet"]))
+              < 1e-6 * c["ns_per_packet"],
+              "%s: own ns %r are not %r - %r" % (
+                  name, own_ns, c["ns_per_packet"], ref["ns_per_packet"]))
         check(number(c["lookups_per_s"]) and number(c["flows_in_table"]),
               "%s: lookups %r, flows %r" % (name, c["lookups_per_s"],
                                             c["flows_in_table"]))
