@@ -20,11 +20,12 @@
 
 /* Packets whose headers are prefetched ahead of the one being parsed. */
 #define PREFETCH_OFFSET 4
-/* Flow table slots examined for expiry at each drain: enough for a pass
- * over the whole table in about a second (a drain every
- * ST_WORKER_DRAIN_US). */
-#define EXPIRE_MIN_SLOTS 64
-#define EXPIRE_PASS_SHIFT 13
+/* A pass of the expiry over the whole flow table takes about this long.
+ * Each slot it looks at is a line read whatever the load: at 64 slots a
+ * drain, a pass of the default table every 0.1 s, it took 1% of a worker
+ * at 4 Mpps, and pushed the flows' own slots out of the caches. A
+ * second's pass forgets a flow at most a second after its timeout. */
+#define EXPIRE_PASS_US US_PER_S
 /* tx_burst attempts for originals before one is counted as dropped. */
 #define FWD_TX_RETRIES 8
 
@@ -86,6 +87,7 @@ struct st_worker *
 st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 {
 	int socket = (int)rte_lcore_to_socket_id(p->lcore_id);
+	uint32_t drain_us;
 	char name[32];
 	struct st_worker *w;
 	int side;
@@ -102,8 +104,8 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	w->policy = p->policy;
 	w->qsbr = p->qsbr;
 	set_iter_bounds(w);
-	w->drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S *
-		       (p->drain_us != 0 ? p->drain_us : ST_WORKER_DRAIN_US);
+	drain_us = p->drain_us != 0 ? p->drain_us : ST_WORKER_DRAIN_US;
+	w->drain_tsc = (rte_get_tsc_hz() + US_PER_S - 1) / US_PER_S * drain_us;
 	w->prev_drain_tsc = rte_rdtsc();
 	for (side = 0; side < ST_SIDE_COUNT; side++) {
 		struct st_side_stats *ss = &w->pending[side];
@@ -119,8 +121,10 @@ st_worker_create(const struct st_worker_params *p, char *err, size_t errlen)
 	snprintf(name, sizeof(name), "st_flows_%u", p->lcore_id);
 	w->flows = st_flow_table_create(name, p->flow_table->size,
 					p->flow_table->idle_timeout_s, socket);
-	w->expire_slots = RTE_MAX((uint32_t)EXPIRE_MIN_SLOTS,
-				  p->flow_table->size >> EXPIRE_PASS_SHIFT);
+	w->expire_slots = (uint32_t)RTE_MIN(
+		(uint64_t)p->flow_table->size,
+		((uint64_t)p->flow_table->size * drain_us + EXPIRE_PASS_US - 1) /
+			EXPIRE_PASS_US);
 	if (w->flows == NULL) {
 		snprintf(err, errlen,
 			 "worker on lcore %u: flow table of %u entries: %s",

@@ -4,7 +4,8 @@
  * net_ring ports whose rings the test fills and reads: an original leaves
  * in the iteration that received it, and so does its copy, however few
  * packets came. The drain period is set far beyond the test's run, so
- * nothing here can be sent by a drain instead.
+ * nothing here can be sent by a drain instead; only the test of the
+ * flows' expiry runs a worker of its own with drains.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -29,6 +30,7 @@
 
 #include "config.h"
 #include "eal_fixture.h"
+#include "flow.h"
 #include "mirror.h"
 #include "port.h"
 #include "resolve.h"
@@ -64,6 +66,7 @@ static struct {
 	struct st_mirror_set *mirrors;
 	struct st_worker_stats *stats;
 	struct st_config cfg;
+	struct st_worker_params params;
 	struct st_worker *worker;
 } t;
 
@@ -183,6 +186,7 @@ setup(void **state)
 	p.stats = t.stats;
 	p.flow_table = &t.cfg.flow_table;
 	p.drain_us = NO_DRAIN_US;
+	t.params = p;
 	t.worker = st_worker_create(&p, err, sizeof(err));
 	if (t.worker == NULL) {
 		fprintf(stderr, "worker: %s\n", err);
@@ -469,6 +473,47 @@ test_copies_fail_only_once_the_clone_pool_is_empty(void **state)
 	take_sent(SHADOW);
 }
 
+/*
+ * An idle flow is forgotten once its timeout has passed, and within a pass
+ * of the expiry over the whole table after that: about a second, whatever
+ * the table's size. The bound allows the pass twice over, for a busy
+ * machine's slower polls.
+ */
+static void
+test_idle_flow_expires_within_a_pass(void **state)
+{
+	const struct st_flow_table_conf conf = { .size = 65536,
+						 .idle_timeout_s = 1 };
+	struct st_worker_params p = t.params;
+	uint64_t hz = rte_get_tsc_hz(), start, elapsed;
+	uint64_t expired = t.stats->flows_expired;
+	struct st_worker *w;
+	char err[256];
+
+	(void)state;
+	p.flow_table = &conf;
+	p.drain_us = 0;		/* the appliance's */
+	w = st_worker_create(&p, err, sizeof(err));
+	assert_non_null(w);
+	start = rte_rdtsc();
+	assert_int_equal(rte_ring_enqueue(t.rx[CLIENT], tcp_frame(true, 1)),
+			 0);
+	assert_int_equal(st_worker_poll(w), 1);
+	assert_int_equal(st_flow_table_count(st_worker_flow_table(w)), 1);
+	do {
+		st_worker_poll(w);
+		elapsed = rte_rdtsc() - start;
+	} while (t.stats->flows_expired == expired && elapsed < 5 * hz);
+	assert_int_equal(t.stats->flows_expired, expired + 1);
+	assert_int_equal(st_flow_table_count(st_worker_flow_table(w)), 0);
+	assert_true(elapsed > conf.idle_timeout_s * hz);
+	assert_true(elapsed < (conf.idle_timeout_s + 2) * hz);
+	st_worker_free(w);
+	assert_int_equal(take_sent(SERVER), 1);
+	take_sent(SHADOW);
+	take_sent(CUT);
+}
+
 int
 main(void)
 {
@@ -480,6 +525,7 @@ main(void)
 			test_shared_copies_stop_at_the_data_pool_reserve),
 		cmocka_unit_test(
 			test_copies_fail_only_once_the_clone_pool_is_empty),
+		cmocka_unit_test(test_idle_flow_expires_within_a_pass),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
