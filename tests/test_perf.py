@@ -198,15 +198,29 @@ def main():
               t["verdict"] == ("met" if k == 1 else "not met") and
               t["met"] == meets(t["measured"], t["target"]),
               "target verdict %r" % t)
-    # The copy path: what 100% adds to 0%, per copied packet.
+    # The copy path: what 100% adds to 0%, per copied packet, in the
+    # 100% case's process, its percent switched live (one pair here):
+    # nothing copied at 0%, at 100% what the 100% case copied.
     cases = r["cases"]
-    copy = (cases["http/shadowtap-100%"]["own_cycles_rounds"][0] -
-            cases["http/shadowtap-0%"]["own_cycles_rounds"][0]) / \
-        share[100]
+    pairs = cases["http/shadowtap-100%"]["copy_pairs_rounds"]
+    check(len(pairs) == 1 and len(pairs[0]) == 1, "copy pairs %r" % pairs)
+    pair = pairs[0][0]
+    check(pair["share_0"] == 0 and abs(pair["share_100"] - share[100]) < 0.02,
+          "copy pair's shares %r, the 100%% case's %r" % (pair, share[100]))
+    copy = (r["method"]["tsc_hz"] * (1 / pair["pps_100"] - 1 / pair["pps_0"])
+            / pair["share_100"])
     check(abs(targets["http/shadowtap-100%"]["measured"] - copy) <
           1e-3 * max(1, abs(copy)),
           "copy path %r, expected %r" % (
               targets["http/shadowtap-100%"]["measured"], copy))
+    # ... and beside it, the two cases' own runs.
+    across = (cases["http/shadowtap-100%"]["own_cycles_rounds"][0] -
+              cases["http/shadowtap-0%"]["own_cycles_rounds"][0]) / \
+        share[100]
+    check(abs(targets["http/shadowtap-100%"]["across_runs"]["measured"] -
+              across) < 1e-3 * max(1, abs(across)),
+          "copy path across runs %r, expected %r" % (
+              targets["http/shadowtap-100%"]["across_runs"], across))
     # The stages: -bypass passes every frame without a flow, -flows looks
     # every one up (and copies none), and each stage is the difference of
     # two cases' own cycles, adding up to the 10% case's in a round (one
