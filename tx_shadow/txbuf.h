@@ -71,10 +71,13 @@ st_txq_send(const struct st_txq *q, struct rte_mbuf **pkts, uint16_t count,
 	*q->sent_bytes += bytes - unsent_bytes;
 }
 
-/* Packets gathered one by one for a queue. */
+/* Packets gathered one by one for a queue, and their bytes: counted as
+ * each comes, while its mbuf is at hand, not in a pass over the burst's
+ * mbufs at the flush. */
 struct st_txbuf {
 	struct st_txq q;
 	uint16_t count;
+	uint64_t bytes;
 	struct rte_mbuf *pkts[ST_BURST];
 };
 
@@ -87,27 +90,25 @@ st_txbuf_init(struct st_txbuf *b, uint16_t port_id, uint16_t queue_id,
 	st_txq_init(&b->q, port_id, queue_id, retries, sent_packets,
 		    sent_bytes, dropped_packets, dropped_bytes);
 	b->count = 0;
+	b->bytes = 0;
 }
 
 /** Hand everything buffered to the PMD; drop and count what it refuses. */
 static inline void
 st_txbuf_flush(struct st_txbuf *b)
 {
-	uint64_t bytes = 0;
-	uint16_t i;
-
 	if (b->count == 0)
 		return;
-	for (i = 0; i < b->count; i++)
-		bytes += rte_pktmbuf_pkt_len(b->pkts[i]);
-	st_txq_send(&b->q, b->pkts, b->count, bytes);
+	st_txq_send(&b->q, b->pkts, b->count, b->bytes);
 	b->count = 0;
+	b->bytes = 0;
 }
 
 /** Buffer one packet, sending a full burst when the buffer fills. */
 static inline void
 st_txbuf_add(struct st_txbuf *b, struct rte_mbuf *m)
 {
+	b->bytes += rte_pktmbuf_pkt_len(m);
 	b->pkts[b->count++] = m;
 	if (unlikely(b->count == ST_BURST))
 		st_txbuf_flush(b);
