@@ -247,6 +247,15 @@ tcp_frame(bool from_client, uint32_t seq)
 	return m;
 }
 
+/* The TCP header of a frame tcp_frame() made. */
+static struct rte_tcp_hdr *
+tcp_of(struct rte_mbuf *m)
+{
+	return rte_pktmbuf_mtod_offset(m, struct rte_tcp_hdr *,
+				       sizeof(struct rte_ether_hdr) +
+					       sizeof(struct rte_ipv4_hdr));
+}
+
 /* Take everything a port sent; check it is @want frames with the given
  * sequence numbers, in order. */
 static void
@@ -258,10 +267,7 @@ expect_sent(int port, unsigned int want, const uint32_t *seqs)
 	n = rte_ring_dequeue_burst(t.tx[port], (void **)got, RING_SIZE, NULL);
 	assert_int_equal(n, want);
 	for (i = 0; i < n; i++) {
-		const struct rte_tcp_hdr *tcp = rte_pktmbuf_mtod_offset(
-			got[i], const struct rte_tcp_hdr *,
-			sizeof(struct rte_ether_hdr) +
-				sizeof(struct rte_ipv4_hdr));
+		const struct rte_tcp_hdr *tcp = tcp_of(got[i]);
 
 		assert_int_equal(rte_be_to_cpu_32(tcp->sent_seq), seqs[i]);
 	}
@@ -501,10 +507,7 @@ test_idle_flows_expire_within_a_pass(void **state)
 	assert_non_null(w);
 	for (i = 0; i < ST_BURST; i++) {
 		m[i] = tcp_frame(true, 1);
-		rte_pktmbuf_mtod_offset(m[i], struct rte_tcp_hdr *,
-					sizeof(struct rte_ether_hdr) +
-						sizeof(struct rte_ipv4_hdr))
-			->src_port = rte_cpu_to_be_16(20000 + i);
+		tcp_of(m[i])->src_port = rte_cpu_to_be_16(20000 + i);
 	}
 	start = rte_rdtsc();
 	assert_int_equal(rte_ring_enqueue_bulk(t.rx[CLIENT], (void **)m,
