@@ -138,11 +138,14 @@ mirror_out(struct st_verdict *v, const struct st_policy *policy,
 		&v->stats->route[route_stats_index(policy, flow)];
 	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
 
-	/* A flow counts once per mirror, with its first copy there. */
-	flow->mirrored |= (uint8_t)mirrors;
-	while (first != 0) {
-		v->stats->mirror[rte_bsf32(first)].flows++;
-		first &= first - 1;
+	/* A flow counts once per mirror, with its first copy there: its
+	 * later copies (nearly all) neither write the flow nor loop. */
+	if (unlikely(first != 0)) {
+		flow->mirrored |= (uint8_t)mirrors;
+		do {
+			v->stats->mirror[rte_bsf32(first)].flows++;
+			first &= first - 1;
+		} while (first != 0);
 	}
 	rs->packets++;
 	rs->bytes += rte_pktmbuf_pkt_len(m);
