@@ -379,6 +379,47 @@ test_copies_share_the_original(void **state)
 }
 
 /*
+ * A frame in two segments is shared whole: each segment referenced once
+ * more, or the shadow's free would return the tail the original still
+ * holds.
+ */
+static void
+test_a_chain_is_shared_segment_by_segment(void **state)
+{
+	unsigned int in_use = rte_mempool_in_use_count(t.pool);
+	struct rte_mbuf *m = tcp_frame(true, 5);
+	struct rte_mbuf *tail = rte_pktmbuf_alloc(t.pool);
+	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(
+		m, struct rte_ipv4_hdr *, sizeof(struct rte_ether_hdr));
+	struct rte_mbuf *fwd, *copy, *cut;
+	char *payload;
+
+	(void)state;
+	assert_non_null(tail);
+	payload = rte_pktmbuf_append(tail, 10);
+	assert_non_null(payload);
+	memset(payload, 'x', 10);
+	ip->total_length = rte_cpu_to_be_16(rte_be_to_cpu_16(ip->total_length) +
+					    10);
+	assert_int_equal(rte_pktmbuf_chain(m, tail), 0);
+	assert_int_equal(rte_ring_enqueue(t.rx[CLIENT], m), 0);
+	assert_int_equal(st_worker_poll(t.worker), 1);
+	assert_int_equal(rte_ring_dequeue(t.tx[SERVER], (void **)&fwd), 0);
+	assert_int_equal(rte_ring_dequeue(t.tx[SHADOW], (void **)&copy), 0);
+	assert_int_equal(rte_ring_dequeue(t.tx[CUT], (void **)&cut), 0);
+	assert_ptr_equal(copy, fwd);
+	rte_pktmbuf_free(cut);
+	/* The original and its shared copy, on both segments. */
+	assert_int_equal(rte_mbuf_refcnt_read(fwd), 2);
+	assert_int_equal(rte_mbuf_refcnt_read(tail), 2);
+	rte_pktmbuf_free(copy);
+	assert_int_equal(rte_mbuf_refcnt_read(tail), 1);
+	assert_int_equal(rte_mempool_in_use_count(t.pool), in_use + 2);
+	rte_pktmbuf_free(fwd);
+	assert_int_equal(rte_mempool_in_use_count(t.pool), in_use);
+}
+
+/*
  * Shared copies pin data mbufs: once the data pool has no more free than
  * the reserve, they fail (no_mbuf) while originals and clones go on, and
  * they resume once it has.
@@ -539,6 +580,7 @@ main(void)
 		cmocka_unit_test(test_lone_packet_leaves_in_its_iteration),
 		cmocka_unit_test(test_both_sides_in_one_iteration),
 		cmocka_unit_test(test_copies_share_the_original),
+		cmocka_unit_test(test_a_chain_is_shared_segment_by_segment),
 		cmocka_unit_test(
 			test_shared_copies_stop_at_the_data_pool_reserve),
 		cmocka_unit_test(
