@@ -1100,8 +1100,13 @@ class Clients(ApplianceTest):
             deadline = time.monotonic() + 5
             while True:
                 conn = self.app.connect()
-                conn.send({"command": "version"})
-                reply = conn.reply()
+                try:
+                    conn.send({"command": "version"})
+                    reply = conn.reply()
+                except (BrokenPipeError, ConnectionResetError):
+                    # Refused and closed before the request was read:
+                    # the appliance has not seen the slot freed yet.
+                    reply = {"ok": False}
                 if reply["ok"] or time.monotonic() > deadline:
                     break
                 conn.close()
