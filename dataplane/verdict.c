@@ -127,16 +127,16 @@ route_stats_index(const struct st_policy *policy, const struct st_flow *flow)
 		       ST_ROUTE_STATS_DEFAULT;
 }
 
-/* Copy a packet to @p mirrors and count it for the flow and its route.
- * send_due() is its only caller, once a burst for all its copies. */
-static inline void
-mirror_out(struct st_verdict *v, const struct st_policy *policy,
-	   struct st_flow *flow, struct rte_mbuf *m, uint32_t mirrors,
-	   uint32_t flow_hash)
+/* Count a copy of @p m to @p mirrors for the flow and its route; the
+ * copy's length. */
+static inline uint32_t
+count_copy(struct st_verdict *v, const struct st_policy *policy,
+	   struct st_flow *flow, const struct rte_mbuf *m, uint32_t mirrors)
 {
 	struct st_route_stats *rs =
 		&v->stats->route[route_stats_index(policy, flow)];
 	uint32_t first = mirrors & ~(uint32_t)flow->mirrored;
+	uint32_t len = rte_pktmbuf_pkt_len(m);
 
 	/* A flow counts once per mirror, with its first copy there: its
 	 * later copies (nearly all) neither write the flow nor loop. */
@@ -148,20 +148,42 @@ mirror_out(struct st_verdict *v, const struct st_policy *policy,
 		} while (first != 0);
 	}
 	rs->packets++;
-	rs->bytes += rte_pktmbuf_pkt_len(m);
-	st_mirror_send(v->mirror, m, mirrors, flow_hash);
+	rs->bytes += len;
+	return len;
 }
 
-/* Copy what queue_copy() was given, in the order it was. Out of line, so
- * that perf/profile counts every copy's cost in it. */
+/*
+ * Copy what queue_copy() was given, in the order it was. A run of copies
+ * to one session that takes the originals as they are (the usual set-up)
+ * goes into its buffer in one go; st_mirror_send() would read the session,
+ * the share budget and the buffer once a copy. Out of line, so that
+ * perf/profile counts every copy's cost in it.
+ */
 static __rte_noinline void
 send_due(struct st_verdict *v, const struct st_policy *policy)
 {
-	unsigned int i;
+	const struct due *d = v->due, *end = v->due + v->nb_due;
 
-	for (i = 0; i < v->nb_due; i++)
-		mirror_out(v, policy, v->due[i].flow, v->due[i].m,
-			   v->due[i].mirrors, v->due[i].flow_hash);
+	while (d < end) {
+		struct rte_mbuf **room;
+		uint32_t mirrors = d->mirrors;
+		uint64_t bytes = 0;
+		unsigned int n, i;
+
+		room = st_mirror_reserve(v->mirror, mirrors, end - d, &n);
+		if (room == NULL) {
+			count_copy(v, policy, d->flow, d->m, mirrors);
+			st_mirror_send(v->mirror, d->m, mirrors, d->flow_hash);
+			d++;
+			continue;
+		}
+		for (i = 0; i < n && d->mirrors == mirrors; i++, d++) {
+			bytes += count_copy(v, policy, d->flow, d->m, mirrors);
+			st_mirror_ref(d->m);
+			room[i] = d->m;
+		}
+		st_mirror_commit(v->mirror, mirrors, i, bytes);
+	}
 	v->nb_due = 0;
 }
 

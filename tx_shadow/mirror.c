@@ -228,13 +228,7 @@ share_of(struct st_mirror_worker *mw, struct rte_mbuf *m)
 	if (unlikely(mw->share_budget == 0) && !share_refill(mw))
 		return NULL;
 	mw->share_budget--;
-	/* rte_pktmbuf_refcnt_update() walks the chain through m->next, on
-	 * the mbuf's second cache line: one segment (nearly all) needs
-	 * neither. */
-	if (likely(m->nb_segs == 1))
-		rte_mbuf_refcnt_update(m, 1);
-	else
-		rte_pktmbuf_refcnt_update(m, 1);
+	st_mirror_ref(m);
 	return m;
 }
 
@@ -280,6 +274,39 @@ st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		}
 		st_txbuf_add(&mw->tx[i], copy);
 	}
+}
+
+struct rte_mbuf **
+st_mirror_reserve(struct st_mirror_worker *mw, uint32_t sessions,
+		  unsigned int want, unsigned int *n)
+{
+	unsigned int i = rte_bsf32(sessions);
+	const struct st_mirror_session *s = &mw->set->session[i];
+	struct st_txbuf *b = &mw->tx[i];
+
+	if ((sessions & (sessions - 1)) != 0 || !s->plain ||
+	    !__atomic_load_n(&s->link_up, __ATOMIC_RELAXED))
+		return NULL;
+	if (unlikely(mw->share_budget == 0) && !share_refill(mw))
+		return NULL;
+	/* The buffer is never left full (st_txbuf_add(), st_mirror_commit()),
+	 * so there is room for one at least. */
+	*n = RTE_MIN(RTE_MIN(want, mw->share_budget),
+		     (unsigned int)(ST_BURST - b->count));
+	return b->pkts + b->count;
+}
+
+void
+st_mirror_commit(struct st_mirror_worker *mw, uint32_t sessions,
+		 unsigned int n, uint64_t bytes)
+{
+	struct st_txbuf *b = &mw->tx[rte_bsf32(sessions)];
+
+	mw->share_budget -= n;
+	b->count += n;
+	b->bytes += bytes;
+	if (b->count == ST_BURST)
+		st_txbuf_flush(b);
 }
 
 struct rte_mbuf *

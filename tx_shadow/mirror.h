@@ -109,6 +109,43 @@ void st_mirror_send(struct st_mirror_worker *mw, struct rte_mbuf *m,
 		    uint32_t sessions, uint32_t flow_hash);
 
 /**
+ * Raise the refcount of every segment of @p m: a copy that is the
+ * original itself.
+ */
+static inline void
+st_mirror_ref(struct rte_mbuf *m)
+{
+	/* rte_pktmbuf_refcnt_update() walks the chain through m->next, on
+	 * the mbuf's second cache line: one segment (nearly all) needs
+	 * neither. */
+	if (likely(m->nb_segs == 1))
+		rte_mbuf_refcnt_update(m, 1);
+	else
+		rte_pktmbuf_refcnt_update(m, 1);
+}
+
+/**
+ * Room for a run of copies that st_mirror_send() would send to
+ * @p sessions, when that is one session that sends the originals as they
+ * are: it is plain, its link is up, and copies may still share. A run
+ * reads the session, the share budget and the buffer once, where
+ * st_mirror_send() reads them once a copy.
+ *
+ * The caller stores up to *@p n originals (at most @p want) in the room,
+ * in order, each after st_mirror_ref(), then calls st_mirror_commit().
+ *
+ * @return the room, or NULL when these copies need st_mirror_send()
+ */
+struct rte_mbuf **st_mirror_reserve(struct st_mirror_worker *mw,
+				    uint32_t sessions, unsigned int want,
+				    unsigned int *n);
+
+/** Take the @p n copies, @p bytes in all, stored in the room that
+ * st_mirror_reserve() gave for @p sessions; a full buffer is sent. */
+void st_mirror_commit(struct st_mirror_worker *mw, uint32_t sessions,
+		      unsigned int n, uint64_t bytes);
+
+/**
  * Keep a reference to @p m for a later st_mirror_send(), without copying
  * its data: a clone from the clone pool, so that what is held is bounded
  * by that pool. The caller frees it.
