@@ -349,6 +349,119 @@ client_burst(unsigned int n, uint32_t seq)
 }
 
 /*
+ * Run with the mirrors in @p enabled (bit i: mirror i) and CUT taking
+ * @p cut_percent of the flows, as a change from shadowtapctl would. The
+ * worker is this thread: offline, the change need not wait for it.
+ */
+static void
+reconfigure(uint32_t enabled, double cut_percent)
+{
+	struct rte_rcu_qsbr *qsbr = st_runtime_qsbr(t.runtime);
+	struct st_config *cfg = malloc(sizeof(*cfg));
+	char err[256];
+
+	assert_non_null(cfg);
+	*cfg = t.cfg;
+	cfg->mirrors[1].percent = cut_percent;
+	rte_rcu_qsbr_thread_offline(qsbr, 0);
+	assert_int_equal(st_runtime_apply(t.runtime, cfg, enabled, false, err,
+					  sizeof(err)),
+			 0);
+	rte_rcu_qsbr_thread_online(qsbr, 0);
+}
+
+/*
+ * Copies to one plain session go into its buffer a run at a time. The
+ * server's run finds the buffer holding the client's: it fills it, sends
+ * it, and goes on in an empty one, in order.
+ */
+static void
+test_a_run_of_copies_fills_the_buffer_in_order(void **state)
+{
+	enum { N = 20, FRAME = 54 };
+	const struct st_route_stats *rs =
+		&t.stats->route[ST_ROUTE_STATS_DEFAULT];
+	uint64_t packets = rs->packets, bytes = rs->bytes;
+	uint64_t copies = t.stats->mirror[0].packets;
+	uint32_t client_seqs[N], server_seqs[N], shadow_seqs[2 * N];
+	struct rte_mbuf *c[N], *s[N];
+	unsigned int i;
+
+	(void)state;
+	reconfigure(1, 100);	/* SHADOW alone */
+	for (i = 0; i < N; i++) {
+		client_seqs[i] = shadow_seqs[i] = 100 + i;
+		server_seqs[i] = shadow_seqs[N + i] = 500 + i;
+		c[i] = tcp_frame(true, client_seqs[i]);
+		s[i] = tcp_frame(false, server_seqs[i]);
+	}
+	assert_int_equal(rte_ring_enqueue_bulk(t.rx[CLIENT], (void **)c, N,
+					       NULL), N);
+	assert_int_equal(rte_ring_enqueue_bulk(t.rx[SERVER], (void **)s, N,
+					       NULL), N);
+	assert_int_equal(st_worker_poll(t.worker), 2 * N);
+	expect_sent(SERVER, N, client_seqs);
+	expect_sent(CLIENT, N, server_seqs);
+	expect_sent(SHADOW, 2 * N, shadow_seqs);
+	expect_sent(CUT, 0, NULL);
+	assert_int_equal(t.stats->mirror[0].packets - copies, 2 * N);
+	assert_int_equal(rs->packets - packets, 2 * N);
+	assert_int_equal(rs->bytes - bytes, 2 * N * FRAME);
+	reconfigure(3, 100);
+}
+
+/* Flows 30000 + i (their client ports) of one burst, one frame each; the
+ * flows whose frames CUT got, bit i for flow i. */
+static uint32_t
+flows_cut(unsigned int first, unsigned int n, uint32_t seq)
+{
+	struct rte_mbuf *m[ST_BURST], *got[RING_SIZE];
+	uint32_t cut = 0;
+	unsigned int i, k;
+
+	for (i = 0; i < n; i++) {
+		m[i] = tcp_frame(true, seq);
+		tcp_of(m[i])->src_port = rte_cpu_to_be_16(30000 + first + i);
+	}
+	assert_int_equal(rte_ring_enqueue_bulk(t.rx[CLIENT], (void **)m, n,
+					       NULL), n);
+	assert_int_equal(st_worker_poll(t.worker), n);
+	assert_int_equal(take_sent(SERVER), n);
+	assert_int_equal(take_sent(SHADOW), n);
+	k = rte_ring_dequeue_burst(t.tx[CUT], (void **)got, RING_SIZE, NULL);
+	for (i = 0; i < k; i++)
+		cut |= 1u << (rte_be_to_cpu_16(tcp_of(got[i])->src_port) -
+			      30000);
+	rte_pktmbuf_free_bulk(got, k);
+	return cut;
+}
+
+/*
+ * Flows of one burst that go to different mirrors: a run of copies to
+ * SHADOW alone ends at the first copy that goes to CUT as well, which
+ * CUT still gets. Each flow's mirrors are first seen a flow a poll, where
+ * no run can take another flow's copy.
+ */
+static void
+test_a_run_of_copies_ends_where_the_mirrors_change(void **state)
+{
+	enum { FLOWS = 24 };
+	uint32_t alone = 0, burst;
+	unsigned int i;
+
+	(void)state;
+	reconfigure(3, 50);
+	for (i = 0; i < FLOWS; i++)
+		alone |= flows_cut(i, 1, 900);
+	/* Both kinds of flow are there, and so runs to SHADOW alone. */
+	assert_int_not_equal(alone, 0);
+	assert_int_not_equal(alone, (1u << FLOWS) - 1);
+	burst = flows_cut(0, FLOWS, 901);
+	assert_int_equal(burst, alone);
+	reconfigure(3, 100);
+}
+
+/*
  * A mirror that leaves the frame as it is sends the original's own mbuf,
  * referenced once more; one that truncates sends a clone of it.
  */
@@ -419,28 +532,42 @@ test_a_chain_is_shared_segment_by_segment(void **state)
 	assert_int_equal(rte_mempool_in_use_count(t.pool), in_use);
 }
 
+/* Take data mbufs from the pool, or give back those taken, until it has
+ * @p want free. */
+static void
+set_free_data(void **taken, unsigned int *nb_taken, unsigned int want)
+{
+	while (rte_mempool_avail_count(t.pool) > want)
+		assert_int_equal(rte_mempool_get(t.pool,
+						 &taken[(*nb_taken)++]),
+				 0);
+	while (rte_mempool_avail_count(t.pool) < want)
+		rte_mempool_put(t.pool, taken[--*nb_taken]);
+}
+
 /*
  * Shared copies pin data mbufs: once the data pool has no more free than
- * the reserve, they fail (no_mbuf) while originals and clones go on, and
- * they resume once it has.
+ * the reserve, they fail (no_mbuf) while originals and clones go on; with
+ * a few more free than the reserve, that many are shared; and they all
+ * resume once it has enough. With CUT on, SHADOW's copies go one by one
+ * beside CUT's clones; with SHADOW @p alone, as a run.
  */
 static void
-test_shared_copies_stop_at_the_data_pool_reserve(void **state)
+shared_copies_stop_at_the_reserve(bool alone)
 {
 	static void *taken[DATA_POOL];
 	const struct st_mirror_stats *shared = &t.stats->mirror[0];
 	const struct st_mirror_stats *cloned = &t.stats->mirror[1];
+	const uint32_t five[] = { 20000, 20001, 20002, 20003, 20004 };
 	uint64_t copies, clones, no_mbuf = shared->dropped[ST_DROP_NO_MBUF];
-	unsigned int nb_taken = 0, bursts = 0;
+	unsigned int nb_taken = 0, bursts = 0, cuts = alone ? 0 : 8;
 	uint32_t seq = 10000;
 
-	(void)state;
+	reconfigure(alone ? 1 : 3, 100);
 	take_sent(SHADOW);
 	take_sent(CUT);
 	/* Below the reserve, with room for the test's own frames. */
-	while (rte_mempool_avail_count(t.pool) > DATA_RESERVE - 16)
-		assert_int_equal(rte_mempool_get(t.pool, &taken[nb_taken++]),
-				 0);
+	set_free_data(taken, &nb_taken, DATA_RESERVE - 16);
 	/* What the worker saw at its last look may still be shared. */
 	while (shared->dropped[ST_DROP_NO_MBUF] == no_mbuf &&
 	       bursts++ < DATA_POOL / 8 + 1) {
@@ -457,9 +584,20 @@ test_shared_copies_stop_at_the_data_pool_reserve(void **state)
 	client_burst(8, seq);
 	assert_int_equal(shared->packets - copies, 0);
 	assert_int_equal(shared->dropped[ST_DROP_NO_MBUF] - no_mbuf, 8);
-	assert_int_equal(cloned->packets - clones, 8);
+	assert_int_equal(cloned->packets - clones, cuts);
 	assert_int_equal(take_sent(SHADOW), 0);
-	assert_int_equal(take_sent(CUT), 8);
+	assert_int_equal(take_sent(CUT), cuts);
+
+	/* Five more free than the reserve once the burst's 8 frames are
+	 * taken: the first five are shared. */
+	set_free_data(taken, &nb_taken, DATA_RESERVE + 5 + 8);
+	copies = shared->packets;
+	no_mbuf = shared->dropped[ST_DROP_NO_MBUF];
+	client_burst(8, five[0]);
+	assert_int_equal(shared->packets - copies, 5);
+	assert_int_equal(shared->dropped[ST_DROP_NO_MBUF] - no_mbuf, 3);
+	expect_sent(SHADOW, 5, five);
+	assert_int_equal(take_sent(CUT), cuts);
 
 	rte_mempool_put_bulk(t.pool, taken, nb_taken);
 	copies = shared->packets;
@@ -467,6 +605,21 @@ test_shared_copies_stop_at_the_data_pool_reserve(void **state)
 	assert_int_equal(shared->packets - copies, 8);
 	assert_int_equal(take_sent(SHADOW), 8);
 	take_sent(CUT);
+	reconfigure(3, 100);
+}
+
+static void
+test_shared_copies_stop_at_the_data_pool_reserve(void **state)
+{
+	(void)state;
+	shared_copies_stop_at_the_reserve(false);
+}
+
+static void
+test_a_run_of_shared_copies_stops_at_the_reserve(void **state)
+{
+	(void)state;
+	shared_copies_stop_at_the_reserve(true);
 }
 
 /*
@@ -581,8 +734,13 @@ main(void)
 		cmocka_unit_test(test_both_sides_in_one_iteration),
 		cmocka_unit_test(test_copies_share_the_original),
 		cmocka_unit_test(test_a_chain_is_shared_segment_by_segment),
+		cmocka_unit_test(test_a_run_of_copies_fills_the_buffer_in_order),
+		cmocka_unit_test(
+			test_a_run_of_copies_ends_where_the_mirrors_change),
 		cmocka_unit_test(
 			test_shared_copies_stop_at_the_data_pool_reserve),
+		cmocka_unit_test(
+			test_a_run_of_shared_copies_stops_at_the_reserve),
 		cmocka_unit_test(
 			test_copies_fail_only_once_the_clone_pool_is_empty),
 		cmocka_unit_test(test_idle_flows_expire_within_a_pass),
