@@ -280,33 +280,26 @@ struct rte_mbuf **
 st_mirror_reserve(struct st_mirror_worker *mw, uint32_t sessions,
 		  unsigned int want, unsigned int *n)
 {
-	unsigned int i = rte_bsf32(sessions);
+	unsigned int i = rte_bsf32(sessions), room;
 	const struct st_mirror_session *s = &mw->set->session[i];
-	struct st_txbuf *b = &mw->tx[i];
+	struct rte_mbuf **at;
 
 	if ((sessions & (sessions - 1)) != 0 || !s->plain ||
 	    !__atomic_load_n(&s->link_up, __ATOMIC_RELAXED))
 		return NULL;
 	if (unlikely(mw->share_budget == 0) && !share_refill(mw))
 		return NULL;
-	/* The buffer is never left full (st_txbuf_add(), st_mirror_commit()),
-	 * so there is room for one at least. */
-	*n = RTE_MIN(RTE_MIN(want, mw->share_budget),
-		     (unsigned int)(ST_BURST - b->count));
-	return b->pkts + b->count;
+	at = st_txbuf_room(&mw->tx[i], &room);
+	*n = RTE_MIN(RTE_MIN(want, mw->share_budget), room);
+	return at;
 }
 
 void
 st_mirror_commit(struct st_mirror_worker *mw, uint32_t sessions,
 		 unsigned int n, uint64_t bytes)
 {
-	struct st_txbuf *b = &mw->tx[rte_bsf32(sessions)];
-
 	mw->share_budget -= n;
-	b->count += n;
-	b->bytes += bytes;
-	if (b->count == ST_BURST)
-		st_txbuf_flush(b);
+	st_txbuf_took(&mw->tx[rte_bsf32(sessions)], n, bytes);
 }
 
 struct rte_mbuf *

@@ -104,14 +104,35 @@ st_txbuf_flush(struct st_txbuf *b)
 	b->bytes = 0;
 }
 
+/**
+ * Where the next packets go, in order, and how many fit (*@p room): one
+ * at least, as a full buffer is sent at once. st_txbuf_took() then takes
+ * those stored.
+ */
+static inline struct rte_mbuf **
+st_txbuf_room(struct st_txbuf *b, unsigned int *room)
+{
+	*room = ST_BURST - b->count;
+	return b->pkts + b->count;
+}
+
+/** Take the @p n packets, @p bytes in all, stored at st_txbuf_room(),
+ * sending a full burst when the buffer fills. */
+static inline void
+st_txbuf_took(struct st_txbuf *b, unsigned int n, uint64_t bytes)
+{
+	b->count += n;
+	b->bytes += bytes;
+	if (unlikely(b->count == ST_BURST))
+		st_txbuf_flush(b);
+}
+
 /** Buffer one packet, sending a full burst when the buffer fills. */
 static inline void
 st_txbuf_add(struct st_txbuf *b, struct rte_mbuf *m)
 {
-	b->bytes += rte_pktmbuf_pkt_len(m);
-	b->pkts[b->count++] = m;
-	if (unlikely(b->count == ST_BURST))
-		st_txbuf_flush(b);
+	b->pkts[b->count] = m;
+	st_txbuf_took(b, 1, rte_pktmbuf_pkt_len(m));
 }
 
 #endif
