@@ -172,9 +172,15 @@ send_due(struct st_verdict *v, const struct st_policy *policy)
 
 		room = st_mirror_reserve(v->mirror, mirrors, end - d, &n);
 		if (room == NULL) {
-			count_copy(v, policy, d->flow, d->m, mirrors);
-			st_mirror_send(v->mirror, d->m, mirrors, d->flow_hash);
-			d++;
+			/* Refused for what holds for the burst (sessions that
+			 * clone or wrap, several of them, a link down, no
+			 * budget): not asked again for the run. */
+			do {
+				count_copy(v, policy, d->flow, d->m, mirrors);
+				st_mirror_send(v->mirror, d->m, mirrors,
+					       d->flow_hash);
+				d++;
+			} while (d < end && d->mirrors == mirrors);
 			continue;
 		}
 		for (i = 0; i < n && d->mirrors == mirrors; i++, d++) {
