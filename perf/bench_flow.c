@@ -5,11 +5,17 @@
  * flow costs while the table has room, and what one costs in a full table,
  * where each evicts another.
  *
- * usage: st_bench_flow [FLOWS [TABLE]]   (defaults 2000 and 65536; the
- *        table at least twice the flows, so that there is room to time)
+ * usage: st_bench_flow [--rss-hash] [FLOWS [TABLE]]   (defaults 2000 and
+ *        65536; the table at least twice the flows, so that there is room
+ *        to time)
  * prints one JSON object, times in ns per packet, bursts of 32 as a
  * worker's; keys in a random order, so that a large table misses cache
  * as real traffic does.
+ *
+ * --rss-hash hashes the keys as a NIC's RSS would with the symmetric key
+ * shadowtap gives the wire ports (dataplane/port.c), instead of
+ * st_flow_hash(): what the table would do if it took the NIC's hash
+ * (mbuf->hash.rss) rather than computing one (docs/flows.md).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -25,6 +31,7 @@
 #include <rte_errno.h>
 #include <rte_memory.h>
 #include <rte_tcp.h>
+#include <rte_thash.h>
 
 #include "bench_eal.h"
 #include "flow.h"
@@ -64,9 +71,57 @@ struct keys {
 	uint32_t n;
 };
 
+/* Toeplitz with a key of repeated 0x6d5a, as port.c programs the NIC: the
+ * key repeats every 16 bits, so an input bit and the one 16 bits on add
+ * the same word, and the hash is a function of the XOR of the tuple's
+ * 16-bit words alone, which a swap of source and destination keeps. */
+static uint32_t
+rss_hash(const struct st_flow_key *key)
+{
+	/* One word more than the tuple: rte_softrss() reads that far. */
+	static const uint8_t rss_key[RTE_THASH_V4_L4_LEN * 4 + 4] = {
+		0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+		0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
+	};
+	struct rte_ipv4_tuple tuple;
+	uint32_t addr;
+
+	memcpy(&addr, key->addr_lo, sizeof(addr));
+	tuple.src_addr = rte_be_to_cpu_32(addr);
+	memcpy(&addr, key->addr_hi, sizeof(addr));
+	tuple.dst_addr = rte_be_to_cpu_32(addr);
+	tuple.sport = key->port_lo;
+	tuple.dport = key->port_hi;
+	return rte_softrss((uint32_t *)&tuple, RTE_THASH_V4_L4_LEN, rss_key);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* How many different values @p n hashes take. */
+static uint32_t
+distinct(const uint32_t *hash, uint32_t n)
+{
+	uint32_t *sorted = malloc(sizeof(*sorted) * n), i, count = 0;
+
+	if (sorted == NULL)
+		return 0;
+	memcpy(sorted, hash, sizeof(*sorted) * n);
+	qsort(sorted, n, sizeof(*sorted), cmp_u32);
+	for (i = 0; i < n; i++)
+		count += i == 0 || sorted[i] != sorted[i - 1];
+	free(sorted);
+	return count;
+}
+
 /* Keys first .. first + n - 1, shuffled. */
 static int
-keys_make(struct keys *k, uint32_t first, uint32_t n)
+keys_make(struct keys *k, uint32_t first, uint32_t n, bool rss)
 {
 	uint32_t i;
 
@@ -85,7 +140,8 @@ keys_make(struct keys *k, uint32_t first, uint32_t n)
 		k->key[j] = tmp;
 	}
 	for (i = 0; i < n; i++)
-		k->hash[i] = st_flow_hash(&k->key[i]);
+		k->hash[i] = rss ? rss_hash(&k->key[i]) :
+				   st_flow_hash(&k->key[i]);
 	return 0;
 }
 
@@ -130,8 +186,13 @@ main(int argc, char **argv)
 	char *eal[] = { argv[0], "--no-huge", "--no-pci", "-m", "1024",
 			prefix, "--log-level=lib.eal:error", "--no-shconf",
 			"--no-telemetry", NULL };
-	uint32_t flows = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 0) : 2000;
-	uint32_t size = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 0) : 65536;
+	bool rss = argc > 1 && strcmp(argv[1], "--rss-hash") == 0;
+	char **arg = argv + 1 + rss;
+	int nb_args = argc - 1 - rss;
+	uint32_t flows = nb_args > 0 ? (uint32_t)strtoul(arg[0], NULL, 0) :
+				       2000;
+	uint32_t size = nb_args > 1 ? (uint32_t)strtoul(arg[1], NULL, 0) :
+				      65536;
 	struct st_flow_table *t;
 	struct keys known, fresh;
 	struct counters c = { 0 };
@@ -139,8 +200,8 @@ main(int argc, char **argv)
 	uint64_t tsc = 1, rounds;
 	double hit_ns, room_ns, full_ns;
 
-	if (argc > 3 || flows < BURST || size / 2 < flows) {
-		fprintf(stderr, "usage: %s [FLOWS [TABLE]], "
+	if (nb_args > 2 || flows < BURST || size / 2 < flows) {
+		fprintf(stderr, "usage: %s [--rss-hash] [FLOWS [TABLE]], "
 				"%u <= FLOWS <= TABLE / 2\n", argv[0], BURST);
 		return 2;
 	}
@@ -152,8 +213,8 @@ main(int argc, char **argv)
 	}
 	srandom(1);
 	t = st_flow_table_create("bench_flows", size, 1, SOCKET_ID_ANY);
-	if (t == NULL || keys_make(&known, 0, flows) != 0 ||
-	    keys_make(&fresh, flows, size - flows + evictions) != 0) {
+	if (t == NULL || keys_make(&known, 0, flows, rss) != 0 ||
+	    keys_make(&fresh, flows, size - flows + evictions, rss) != 0) {
 		fprintf(stderr, "out of memory\n");
 		return 1;
 	}
@@ -171,12 +232,15 @@ main(int argc, char **argv)
 	tsc += 2 * rte_get_tsc_hz();
 	st_flow_table_expire(t, tsc, 2 * size);
 	room_ns = run(t, &fresh, size, 0, &tsc, &c);
-	printf("{\"flows\": %u, \"table\": %u, \"lookup_ns\": %.1f, "
+	printf("{\"hash\": \"%s\", \"distinct_hashes\": %u, "
+	       "\"flows\": %u, \"table\": %u, \"lookup_ns\": %.1f, "
 	       "\"lookups_per_s\": %.0f, \"new_flow_with_room_ns\": %.1f, "
 	       "\"new_flow_in_full_table_ns\": %.1f, \"created\": %" PRIu64
 	       ", \"evicted\": %" PRIu64 ", \"no_entry\": %" PRIu64
 	       ", \"left\": %u}\n",
-	       flows, size, hit_ns, 1e9 / hit_ns, room_ns, full_ns, c.created,
+	       rss ? "symmetric-toeplitz" : "crc32c",
+	       distinct(known.hash, flows), flows, size, hit_ns, 1e9 / hit_ns,
+	       room_ns, full_ns, c.created,
 	       c.evicted[ST_FLOW_EVICT_CLOSED] +
 		       c.evicted[ST_FLOW_EVICT_HALF_OPEN] +
 		       c.evicted[ST_FLOW_EVICT_LRU],
