@@ -266,10 +266,7 @@ fate_rss(struct setup *s, enum rte_eth_hash_function func, const char *name)
 	/* Hash what the PMD can, as port.c does for the port-level RSS. */
 	if ((types & s->info.flow_type_rss_offloads) != 0)
 		types &= s->info.flow_type_rss_offloads;
-	for (i = 0; i < RSS_KEY_MAX; i += 2) {
-		f->key[i] = 0x6d;
-		f->key[i + 1] = 0x5a;
-	}
+	st_offload_symmetric_key(f->key, RSS_KEY_MAX);
 	for (i = 0; i < s->conf->nb_queues; i++)
 		f->queues[i] = (uint16_t)i;
 	memset(&f->rss, 0, sizeof(f->rss));

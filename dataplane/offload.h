@@ -134,6 +134,25 @@ int st_offload_setup(uint16_t port_id, const struct st_offload_conf *conf,
 void st_offload_teardown(uint16_t port_id);
 
 /**
+ * Fill @p key with the Toeplitz key of repeated 0x6d5a. It repeats every
+ * 16 bits, so an input bit and the one 16 bits on add the same word: the
+ * hash depends on the XOR of the tuple's 16-bit words alone, and swapping
+ * source and destination keeps it. Both directions of a connection reach
+ * the same queue; the hash is a poor one (docs/flows.md), for spreading
+ * only. @p len is even.
+ */
+static inline void
+st_offload_symmetric_key(uint8_t *key, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i += 2) {
+		key[i] = 0x6d;
+		key[i + 1] = 0x5a;
+	}
+}
+
+/**
  * Whether a received packet carries the prefilter's mark: no route can
  * select its flow. It says nothing of a mirror's own percent, which can
  * change at run time: a packet may skip classification on this mark only

@@ -13,9 +13,8 @@
 
 #define JUMBO_MTU 9000
 
-/* A Toeplitz key of repeated 0x6d5a makes RSS symmetric: swapping source
- * and destination gives the same hash, so both directions of a connection
- * reach the same worker. */
+/* The symmetric key (st_offload_symmetric_key()): both directions of a
+ * connection reach the same worker. */
 static uint8_t symmetric_rss_key[64];
 
 int
@@ -66,14 +65,10 @@ static void
 fill_conf(const struct rte_eth_dev_info *info, uint16_t nb_rxq,
 	  struct rte_eth_conf *conf)
 {
-	unsigned int i;
-
 	memset(conf, 0, sizeof(*conf));
 	if (nb_rxq > 1 && info->flow_type_rss_offloads != 0) {
-		for (i = 0; i < sizeof(symmetric_rss_key); i += 2) {
-			symmetric_rss_key[i] = 0x6d;
-			symmetric_rss_key[i + 1] = 0x5a;
-		}
+		st_offload_symmetric_key(symmetric_rss_key,
+					 sizeof(symmetric_rss_key));
 		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf->rx_adv_conf.rss_conf.rss_key = symmetric_rss_key;
 		conf->rx_adv_conf.rss_conf.rss_key_len =

@@ -35,6 +35,7 @@
 
 #include "bench_eal.h"
 #include "flow.h"
+#include "offload.h"
 
 #define BURST 32
 #define ROUND_NS 1000000000.0	/* lookups are timed over about a second */
@@ -71,18 +72,13 @@ struct keys {
 	uint32_t n;
 };
 
-/* Toeplitz with a key of repeated 0x6d5a, as port.c programs the NIC: the
- * key repeats every 16 bits, so an input bit and the one 16 bits on add
- * the same word, and the hash is a function of the XOR of the tuple's
- * 16-bit words alone, which a swap of source and destination keeps. */
+/* One word more than the tuple: rte_softrss() reads that far. */
+static uint8_t rss_key[RTE_THASH_V4_L4_LEN * 4 + 4];
+
+/* Toeplitz with the symmetric key port.c and offload.c give the NIC. */
 static uint32_t
 rss_hash(const struct st_flow_key *key)
 {
-	/* One word more than the tuple: rte_softrss() reads that far. */
-	static const uint8_t rss_key[RTE_THASH_V4_L4_LEN * 4 + 4] = {
-		0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-		0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a, 0x6d, 0x5a,
-	};
 	struct rte_ipv4_tuple tuple;
 	uint32_t addr;
 
@@ -103,14 +99,14 @@ cmp_u32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* How many different values @p n hashes take. */
-static uint32_t
+/* How many different values @p n hashes take; -ENOMEM. */
+static int64_t
 distinct(const uint32_t *hash, uint32_t n)
 {
 	uint32_t *sorted = malloc(sizeof(*sorted) * n), i, count = 0;
 
 	if (sorted == NULL)
-		return 0;
+		return -ENOMEM;
 	memcpy(sorted, hash, sizeof(*sorted) * n);
 	qsort(sorted, n, sizeof(*sorted), cmp_u32);
 	for (i = 0; i < n; i++)
@@ -199,6 +195,7 @@ main(int argc, char **argv)
 	uint32_t evictions = RTE_MIN(size, UINT32_C(1) << 20);
 	uint64_t tsc = 1, rounds;
 	double hit_ns, room_ns, full_ns;
+	int64_t nb_hashes;
 
 	if (nb_args > 2 || flows < BURST || size / 2 < flows) {
 		fprintf(stderr, "usage: %s [--rss-hash] [FLOWS [TABLE]], "
@@ -213,8 +210,10 @@ main(int argc, char **argv)
 	}
 	srandom(1);
 	t = st_flow_table_create("bench_flows", size, 1, SOCKET_ID_ANY);
+	st_offload_symmetric_key(rss_key, sizeof(rss_key));
 	if (t == NULL || keys_make(&known, 0, flows, rss) != 0 ||
-	    keys_make(&fresh, flows, size - flows + evictions, rss) != 0) {
+	    keys_make(&fresh, flows, size - flows + evictions, rss) != 0 ||
+	    (nb_hashes = distinct(known.hash, flows)) < 0) {
 		fprintf(stderr, "out of memory\n");
 		return 1;
 	}
@@ -232,14 +231,14 @@ main(int argc, char **argv)
 	tsc += 2 * rte_get_tsc_hz();
 	st_flow_table_expire(t, tsc, 2 * size);
 	room_ns = run(t, &fresh, size, 0, &tsc, &c);
-	printf("{\"hash\": \"%s\", \"distinct_hashes\": %u, "
+	printf("{\"hash\": \"%s\", \"distinct_hashes\": %" PRId64 ", "
 	       "\"flows\": %u, \"table\": %u, \"lookup_ns\": %.1f, "
 	       "\"lookups_per_s\": %.0f, \"new_flow_with_room_ns\": %.1f, "
 	       "\"new_flow_in_full_table_ns\": %.1f, \"created\": %" PRIu64
 	       ", \"evicted\": %" PRIu64 ", \"no_entry\": %" PRIu64
 	       ", \"left\": %u}\n",
 	       rss ? "symmetric-toeplitz" : "crc32c",
-	       distinct(known.hash, flows), flows, size, hit_ns, 1e9 / hit_ns,
+	       nb_hashes, flows, size, hit_ns, 1e9 / hit_ns,
 	       room_ns, full_ns, c.created,
 	       c.evicted[ST_FLOW_EVICT_CLOSED] +
 		       c.evicted[ST_FLOW_EVICT_HALF_OPEN] +
